@@ -1,0 +1,185 @@
+"""The `newscrawl` command: parses arguments, calls the modules, sets exit codes.
+
+Exit codes: 0 success; 1 partial failure (a fixture mismatch, a page below threshold,
+articles that failed in a crawl); 2 configuration or usage error (nothing was run);
+3 another crawl holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import selectors_dir
+from .errors import ConfigError, LockHeldError, NewscrawlError, UnknownSiteError
+from .sites import SiteRegistry, load_registry
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def _registry(args) -> SiteRegistry:
+    return load_registry(args.selectors or selectors_dir())
+
+
+def cmd_extract(args) -> int:
+    from .extract import extract_page
+    from .pages import read_html, read_sidecar
+
+    registry = _registry(args)
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(name, "(file)", "no such file")
+        sidecar = read_sidecar(path)
+        url = args.url or sidecar.url
+        if not url:
+            raise ConfigError(name, "--url", "no URL given and no sidecar (<name>.meta.json) holds one")
+        site = registry.by_name(args.site) if args.site else registry.for_host(urlsplit(url).hostname or "")
+        article = extract_page(read_html(path), url, site, fetched_at=sidecar.fetched_at)
+        print(json.dumps(article.to_dict(), ensure_ascii=False, indent=args.indent))
+    return EXIT_OK
+
+
+def cmd_fixtures_check(args) -> int:
+    from .fixtures import DEFAULT_FIXTURES_DIR, approve, check_fixture, fixture_pages
+
+    registry = _registry(args)
+    fixtures_dir = Path(args.fixtures or DEFAULT_FIXTURES_DIR)
+    if args.site and not (fixtures_dir / args.site).is_dir():
+        raise ConfigError(str(fixtures_dir / args.site), "SITE", "no fixtures folder for this site")
+    pages = fixture_pages(fixtures_dir, args.site) if fixtures_dir.is_dir() else []
+    failed = 0
+    for site_name, html_path in pages:
+        result = check_fixture(site_name, html_path, registry)
+        if result.ok:
+            print(f"ok       {html_path}")
+            continue
+        if args.update:
+            approve(result)
+            print(f"approved {html_path} -> {result.approved_path.name}")
+            continue
+        failed += 1
+        print(f"CHANGED  {html_path}")
+        for difference in result.differences:
+            print("  " + difference.replace("\n", "\n  "))
+    print(f"{len(pages)} fixtures, {failed} changed" + ("" if not failed else
+          "; review the diff, then run `newscrawl fixtures check --update` to approve"))
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def cmd_selectors_lint(args) -> int:
+    registry = _registry(args)
+    for site in registry.sites.values():
+        print(f"ok  {site.path}  ({len(site.layouts)} layout{'s' if len(site.layouts) > 1 else ''}, "
+              f"{', '.join(site.domains)})")
+    print(f"{len(registry.sites)} selector files valid")
+    return EXIT_OK
+
+
+def cmd_selectors_report(args) -> int:
+    from .corpus import all_pages, corpus_dir
+    from .report import evaluate, format_table
+
+    registry = _registry(args)
+    root = Path(args.corpus) if args.corpus else corpus_dir()
+    if not root.is_dir():
+        raise ConfigError(str(root), "--corpus", "corpus folder not found")
+    results = []
+    for page in all_pages(root):
+        result = evaluate(page, registry)
+        if result and (not args.site or result.site in args.site):
+            results.append(result)
+    print(format_table(results))
+    if args.verbose:
+        for r in results:
+            if not r.passed:
+                print(f"\n== {r.page.label}: title {r.article.title!r} date {r.article.dateline.published}")
+    return EXIT_OK if all(r.passed for r in results) else EXIT_PARTIAL
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newscrawl",
+        description="Crawl news sites into JSON lines, with per-site selector files.",
+        epilog="Exit codes: 0 ok, 1 partial failure, 2 configuration error, 3 lock held.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def selectors_option(sub):
+        sub.add_argument("--selectors", metavar="DIR",
+                         help="folder of selector files (default: $NEWSCRAWL_SELECTORS or ./selectors)")
+
+    extract = commands.add_parser("extract", help="extract saved pages, one JSON line per file",
+                                  description="Extract saved article pages (.html or .html.gz) and "
+                                  "print one JSON record per file.")
+    extract.add_argument("files", nargs="+", metavar="FILE")
+    extract.add_argument("--url", help="the page's URL (default: from the sidecar <name>.meta.json)")
+    extract.add_argument("--site", help="selector file name (default: chosen by the URL's host)")
+    extract.add_argument("--indent", type=int, default=None, help="pretty-print with this indent")
+    selectors_option(extract)
+    extract.set_defaults(run=cmd_extract)
+
+    fixtures = commands.add_parser("fixtures", help="check saved fixture pages against approved records")
+    fixtures_commands = fixtures.add_subparsers(dest="fixtures_command", required=True, metavar="ACTION")
+    check = fixtures_commands.add_parser(
+        "check", help="extract every fixture and diff against its approved record",
+        description="Extract every fixtures/<site>/<name>.html[.gz] and print a per-field diff "
+        "against <name>.json. Exits 1 on any mismatch.")
+    check.add_argument("site", nargs="?", metavar="SITE", help="only this site's fixtures")
+    check.add_argument("--update", action="store_true",
+                       help="write the current extraction as the approved record (after review)")
+    check.add_argument("--fixtures", metavar="DIR", help="fixtures folder (default: ./fixtures)")
+    selectors_option(check)
+    check.set_defaults(run=cmd_fixtures_check)
+
+    selectors = commands.add_parser("selectors", help="validate and score selector files")
+    selectors_commands = selectors.add_subparsers(dest="selectors_command", required=True, metavar="ACTION")
+    lint = selectors_commands.add_parser("lint", help="validate every selector file (exit 2 on error)")
+    selectors_option(lint)
+    lint.set_defaults(run=cmd_selectors_lint)
+    report = selectors_commands.add_parser(
+        "report", help="score selector files on the real-page corpus",
+        description="Per corpus page: title and date match, body precision/recall/F1; "
+        "then the corpus figures. Exits 1 when a page is below threshold.")
+    report.add_argument("--site", action="append", help="only this site (repeatable)")
+    report.add_argument("--corpus", metavar="DIR", help="corpus folder (default: ../shared/corpus)")
+    report.add_argument("-v", "--verbose", action="store_true", help="show what failing pages extracted")
+    selectors_option(report)
+    report.set_defaults(run=cmd_selectors_report)
+
+    _add_crawl_commands(commands, selectors_option)
+    return parser
+
+
+def _add_crawl_commands(commands, selectors_option) -> None:
+    """The crawl and demo-site commands live with the crawler; imported lazily there."""
+    try:
+        from .crawl_cli import add_commands
+    except ImportError:
+        return
+    add_commands(commands, selectors_option)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, UnknownSiteError) as exc:
+        print(f"newscrawl: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LockHeldError as exc:
+        print(f"newscrawl: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except NewscrawlError as exc:
+        print(f"newscrawl: error: {exc}", file=sys.stderr)
+        return EXIT_PARTIAL
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

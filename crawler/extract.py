@@ -1,0 +1,349 @@
+"""html + url + Site -> Article. Pure: no I/O, no clock, never raises on bad HTML.
+
+The order matters: every field but the body is read from the intact page, then the strip
+lists are removed inside the body containers, then the body is read.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+from functools import lru_cache
+from typing import Any, Iterator
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from . import dates
+from .record import MISSING, Article, Dateline, RelatedLink
+from .sites import BodyRule, Fallback, FieldRule, Layout, Site
+
+# Never article text, whatever the site file says.
+ALWAYS_STRIP = ("script", "style", "noscript", "template", "iframe", "svg", "button", "form")
+
+
+def normalize_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+def node_text(node: LexborNode) -> str:
+    return normalize_space(node.text(deep=True, separator="", strip=False))
+
+
+class Page:
+    """One parsed document, with the lookups that fallbacks need computed at most once."""
+
+    def __init__(self, html: str, url: str):
+        self.url = url
+        try:
+            self.tree = LexborHTMLParser(html or "<html></html>")
+        except Exception:  # lexbor refuses some inputs outright (e.g. embedded NULs)
+            self.tree = LexborHTMLParser(_scrub(html))
+        self._meta: dict[str, str] | None = None
+        self._jsonld: list[dict[str, Any]] | None = None
+
+    def css(self, selector: str, scope: LexborNode | None = None) -> list[LexborNode]:
+        root = scope if scope is not None else self.tree
+        try:
+            return root.css(selector)
+        except Exception:
+            return []
+
+    @property
+    def meta(self) -> dict[str, str]:
+        if self._meta is None:
+            self._meta = {}
+            for node in self.css("meta[content]"):
+                attrs = node.attributes
+                for key in ("property", "name", "itemprop"):
+                    name = attrs.get(key)
+                    if name and name not in self._meta:
+                        self._meta[name] = attrs.get("content") or ""
+        return self._meta
+
+    @property
+    def jsonld(self) -> list[dict[str, Any]]:
+        if self._jsonld is None:
+            self._jsonld = []
+            for node in self.css('script[type="application/ld+json"]'):
+                try:
+                    parsed = json.loads(node.text(deep=True, separator="", strip=True), strict=False)
+                except (ValueError, RecursionError):
+                    continue
+                self._jsonld.extend(_json_objects(parsed))
+        return self._jsonld
+
+
+def _scrub(html: str) -> str:
+    return html.replace("\x00", "") if isinstance(html, str) else ""
+
+
+def _json_objects(value: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    if depth > 6:
+        return
+    if isinstance(value, list):
+        for item in value:
+            yield from _json_objects(item, depth + 1)
+    elif isinstance(value, dict):
+        yield value
+        if "@graph" in value:
+            yield from _json_objects(value["@graph"], depth + 1)
+
+
+def _type_matches(obj: dict[str, Any], wanted: str) -> bool:
+    if wanted == "*":
+        return True
+    declared = obj.get("@type")
+    return wanted in declared if isinstance(declared, list) else declared == wanted
+
+
+def _walk(value: Any, path: list[str]) -> Iterator[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _walk(item, path)
+        return
+    if not path:
+        if value is not None:
+            yield value
+        return
+    if isinstance(value, dict) and path[0] in value:
+        yield from _walk(value[path[0]], path[1:])
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, dict):  # e.g. author {"@type": "Person", "name": ...}
+        value = value.get("name") or value.get("@value") or ""
+    if not isinstance(value, (str, int, float)):
+        return ""
+    return normalize_space(html_lib.unescape(str(value)))
+
+
+def fallback_values(page: Page, fallback: Fallback, scope: LexborNode | None = None,
+                    many: bool = False) -> list[str]:
+    """The values one fallback yields: the first only, unless `many`."""
+    if fallback.kind == "meta":
+        value = page.meta.get(fallback.target)
+        return [normalize_space(value)] if value else []
+    if fallback.kind == "jsonld":
+        type_name, path = fallback.jsonld_path
+        values: list[str] = []
+        for obj in page.jsonld:
+            if _type_matches(obj, type_name):
+                values.extend(v for v in map(_as_text, _walk(obj, path)) if v)
+                if values and not many:
+                    return values[:1]
+        return values
+    nodes = page.css(fallback.target, scope)
+    if not many:
+        nodes = nodes[:1]
+    if fallback.attribute:
+        return [normalize_space(v) for n in nodes if (v := n.attributes.get(fallback.attribute))]
+    return [text for n in nodes if (text := node_text(n))]
+
+
+def _refine(value: str, rule: FieldRule) -> str:
+    for pattern in rule.clean:
+        value = pattern.sub("", value)
+    if rule.pattern is not None:
+        found = rule.pattern.search(value)
+        if not found:
+            return ""
+        value = found.group("value") if "value" in rule.pattern.groupindex else found.group(found.lastindex or 0)
+    return normalize_space(value)
+
+
+def read_field(page: Page, rule: FieldRule, scope: LexborNode | None = None) -> tuple[str | None, str]:
+    """First non-empty value over the fallbacks, and the fallback that gave it."""
+    for fallback in rule.fallbacks:
+        for raw in fallback_values(page, fallback, scope):
+            value = _refine(raw, rule)
+            if value:
+                return value, fallback.spec
+    return None, MISSING
+
+
+def read_list(page: Page, rule: FieldRule) -> tuple[list[str], str]:
+    for fallback in rule.fallbacks:
+        values: list[str] = []
+        for raw in fallback_values(page, fallback, many=True):
+            parts = rule.split.split(raw) if rule.split else [raw]
+            for part in parts:
+                value = _refine(part, rule)
+                if value and value not in values:
+                    values.append(value)
+        if values:
+            return values, fallback.spec
+    return [], MISSING
+
+
+def read_dateline(page: Page, layout: Layout, site: Site) -> tuple[Dateline, str]:
+    rule = layout.dateline
+    first: tuple[str, str] | None = None
+    for fallback in rule.rule.fallbacks:
+        for raw in fallback_values(page, fallback):
+            text = _refine(raw, rule.rule)
+            if not text:
+                continue
+            published = dates.parse_date(text, rule.formats, site.timezone, site.language)
+            if published is not None:
+                return Dateline(text, published.isoformat()), fallback.spec
+            first = first or (text, fallback.spec)
+    if first:
+        return Dateline(first[0], None), first[1]
+    return Dateline(), MISSING
+
+
+def read_related(page: Page, layout: Layout, site: Site) -> tuple[list[RelatedLink], str]:
+    rule = layout.related
+    if rule is None:
+        return [], MISSING
+    container = page.css(rule.container)
+    if not container:
+        return [], MISSING
+    links: list[RelatedLink] = []
+    seen: set[str] = set()
+    formats = layout.dateline.formats
+    for item in page.css(rule.item, container[0]):
+        title = _first(page, rule.title, item)
+        href = _first(page, rule.url, item)
+        if not title or not href:
+            continue
+        url = absolute_url(page.url, href)
+        if url is None or url in seen:
+            continue
+        seen.add(url)
+        dateline = None
+        if rule.dateline:
+            text = _first(page, rule.dateline, item)
+            if text:
+                published = dates.parse_date(text, formats, site.timezone, site.language)
+                dateline = Dateline(text, dates.isoformat(published))
+        links.append(RelatedLink(title, url, dateline))
+    return links, rule.container if links else MISSING
+
+
+def _first(page: Page, fallbacks: tuple[Fallback, ...], scope: LexborNode) -> str | None:
+    for fallback in fallbacks:
+        values = fallback_values(page, fallback, scope)
+        if values:
+            return values[0]
+    return None
+
+
+def absolute_url(base: str, href: str) -> str | None:
+    """Absolute http(s) URL for `href`, or None for javascript:, mailto: and the like."""
+    try:
+        url = urljoin(base, href.strip())
+    except ValueError:
+        return None
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
+@lru_cache(maxsize=1024)
+def _strip_selector(layout: Layout) -> str:
+    return ", ".join((*ALWAYS_STRIP, *layout.strip, *layout.body.strip))
+
+
+def read_body(page: Page, layout: Layout) -> tuple[list[str], str]:
+    body = layout.body
+    for fallback in body.containers:
+        containers = page.css(fallback.target)
+        if not containers:
+            continue
+        strip = _strip_selector(layout)
+        for container in containers:
+            for node in page.css(strip, container):
+                node.decompose()
+        paragraphs = _paragraphs(page, containers, body)
+        if paragraphs:
+            summary = _summary(page, body, paragraphs)
+            return summary + paragraphs, fallback.spec
+    return [], MISSING
+
+
+def _paragraphs(page: Page, containers: list[LexborNode], body: BodyRule) -> list[str]:
+    taken: set[int] = set()
+    texts: list[str] = []
+    for container in containers:
+        if container.mem_id in taken:
+            continue  # nested inside an earlier container
+        taken.add(container.mem_id)
+        blocks = page.css(body.paragraphs, container)
+        if not blocks:
+            blocks = [container]
+        for block in blocks:
+            if _inside_taken(block, container, taken):
+                continue
+            taken.add(block.mem_id)
+            text = _clean_paragraph(node_text(block), body)
+            if text:
+                texts.append(text)
+    return texts
+
+
+def _inside_taken(node: LexborNode, container: LexborNode, taken: set[int]) -> bool:
+    parent = node.parent
+    while parent is not None and parent.mem_id != container.mem_id:
+        if parent.mem_id in taken:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _clean_paragraph(text: str, body: BodyRule) -> str:
+    for pattern in body.clean:
+        text = pattern.sub("", text)
+    text = normalize_space(text)
+    if not text or any(pattern.search(text) for pattern in body.drop):
+        return ""
+    return text
+
+
+def _summary(page: Page, body: BodyRule, paragraphs: list[str]) -> list[str]:
+    for fallback in body.summary:
+        values = [_clean_paragraph(v, body) for v in fallback_values(page, fallback, many=True)]
+        values = [v for v in values if v and v not in paragraphs]
+        if values:
+            return values
+    return []
+
+
+def choose_layout(page: Page, site: Site) -> Layout:
+    """A layout whose `when` marker matches wins; unmarked layouts are tried in order."""
+    candidates = [layout for layout in site.layouts if layout.when is None or page.css(layout.when)]
+    for layout in candidates:
+        if layout.when is not None:
+            return layout
+        if any(page.css(f.target) for f in layout.body.containers if f.kind == "css"):
+            return layout
+    return candidates[0] if candidates else site.layouts[0]
+
+
+def extract_page(html: str, url: str, site: Site, fetched_at: str | None = None) -> Article:
+    page = Page(html, url)
+    layout = choose_layout(page, site)
+    article = Article(url=url, site=site.name, language=site.language, fetched_at=fetched_at)
+    provenance = article.provenance
+    provenance["layout"] = layout.name
+    article.title, provenance["title"] = read_field(page, layout.title)
+    article.section, provenance["section"] = read_field(page, layout.section)
+    article.source, provenance["source"] = read_field(page, layout.source)
+    article.authors, provenance["authors"] = read_list(page, layout.authors)
+    article.dateline, provenance["dateline"] = read_dateline(page, layout, site)
+    article.related, provenance["related"] = read_related(page, layout, site)
+    article.paragraphs, provenance["body"] = read_body(page, layout)
+    article.dateline.place = _place(layout, article)
+    return article
+
+
+def _place(layout: Layout, article: Article) -> str | None:
+    pattern = layout.dateline.place
+    if pattern is None:
+        return None
+    for text in (article.dateline.text, article.paragraphs[0] if article.paragraphs else None):
+        found = pattern.search(text) if text else None
+        if found:
+            value = found.group("place") if "place" in pattern.groupindex else found.group(found.lastindex or 0)
+            return normalize_space(value) or None
+    return None

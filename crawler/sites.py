@@ -1,0 +1,433 @@
+"""Selector files: the schema, validation on load, and lookup by host.
+
+A selector file is TOML. Top-level field keys are the defaults for every layout; each
+`[[layout]]` overrides them for pages its `when` marker matches (or, without a marker,
+for pages whose body it finds). See the README for a complete commented example.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
+
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+from . import dates
+from .errors import ConfigError, UnknownSiteError
+
+DEFAULT_SELECTORS_DIR = Path("selectors")
+SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+DEFAULT_PARAGRAPHS = "p, h2, h3, h4, h5, h6, li, blockquote, pre"
+
+# ---------------------------------------------------------------- the parsed form
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """One way to find a value: a CSS selector (text or @attribute), a <meta>, or JSON-LD."""
+
+    kind: str  # "css" | "meta" | "jsonld"
+    target: str  # selector, meta name, or JSON-LD path
+    attribute: str | None = None
+    spec: str = ""  # as written in the file, for provenance
+
+    @property
+    def jsonld_path(self) -> tuple[str, list[str]]:
+        type_name, _, rest = self.target.partition(".")
+        return type_name, rest.split(".") if rest else []
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """An ordered fallback list plus optional clean-up regexes."""
+
+    fallbacks: tuple[Fallback, ...] = ()
+    clean: tuple[re.Pattern[str], ...] = ()
+    pattern: re.Pattern[str] | None = None  # keep only this regex's "value" group (or group 1)
+    split: re.Pattern[str] | None = None  # list fields: split one string into several
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    containers: tuple[Fallback, ...] = ()
+    paragraphs: str = DEFAULT_PARAGRAPHS
+    summary: tuple[Fallback, ...] = ()
+    strip: tuple[str, ...] = ()
+    clean: tuple[re.Pattern[str], ...] = ()
+    drop: tuple[re.Pattern[str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DatelineRule:
+    rule: FieldRule = FieldRule()
+    formats: tuple[str, ...] = dates.DEFAULT_FORMATS
+    place: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class RelatedRule:
+    container: str = ""
+    item: str = "li"
+    title: tuple[Fallback, ...] = ()
+    url: tuple[Fallback, ...] = ()
+    dateline: tuple[Fallback, ...] = ()
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    when: str | None
+    title: FieldRule
+    section: FieldRule
+    authors: FieldRule
+    source: FieldRule
+    body: BodyRule
+    dateline: DatelineRule
+    related: RelatedRule | None
+    strip: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Politeness:
+    min_delay: float | None = None
+    jitter: float | None = None
+    concurrency: int | None = None
+    retry_after_cap: float | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+
+
+@dataclass(frozen=True)
+class CrawlRule:
+    sections: dict[str, str] = field(default_factory=dict)
+    links: str = "a[href]"
+    article_url: re.Pattern[str] | None = None
+    next_page: tuple[Fallback, ...] = ()
+    max_pages: int = 3
+    render: str = "browser"
+    wait_for: str | None = None
+    allow_private: bool = False
+    verified: bool = False
+    politeness: Politeness = Politeness()
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    path: Path
+    domains: tuple[str, ...]
+    language: str
+    timezone: str
+    layouts: tuple[Layout, ...]
+    crawl: CrawlRule
+
+    def serves(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+
+# ---------------------------------------------------------------- schema and validation
+
+FIELD_KEYS = {"from", "clean", "pattern", "split"}
+BODY_KEYS = {"from", "paragraphs", "summary", "strip", "clean", "drop"}
+DATELINE_KEYS = FIELD_KEYS | {"formats", "place"}
+RELATED_KEYS = {"container", "item", "title", "url", "dateline"}
+LAYOUT_KEYS = {"title", "section", "authors", "source", "body", "dateline", "related", "strip"}
+SITE_KEYS = LAYOUT_KEYS | {"name", "domains", "language", "timezone", "layout", "crawl", "test_url"}
+CRAWL_KEYS = {"sections", "links", "article_url", "next_page", "max_pages", "render",
+              "wait_for", "allow_private", "verified", "politeness"}
+POLITENESS_KEYS = {"min_delay", "jitter", "concurrency", "retry_after_cap", "timeout", "max_retries"}
+
+_probe_document = LexborHTMLParser("<html><body></body></html>")
+
+
+class _Reader:
+    """Validates one file; every error names the file and the dotted key."""
+
+    def __init__(self, path: Path):
+        self.file = str(path)
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, key, problem)
+
+    def check_keys(self, table: dict, allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise self.fail(_join(where, key), f"unknown key{suggestion}")
+
+    def typed(self, value: Any, kind: type | tuple, key: str, what: str) -> Any:
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise self.fail(key, f"expected {what}, got a boolean")
+        if not isinstance(value, kind):
+            raise self.fail(key, f"expected {what}, got {type(value).__name__}")
+        return value
+
+    def strings(self, value: Any, key: str) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        self.typed(value, list, key, "a string or a list of strings")
+        for index, item in enumerate(value):
+            self.typed(item, str, f"{key}[{index}]", "a string")
+        return value
+
+    def css(self, selector: Any, key: str) -> str:
+        self.typed(selector, str, key, "a CSS selector string")
+        if not selector.strip():
+            raise self.fail(key, "empty CSS selector")
+        try:
+            _probe_document.css(selector)
+        except (SelectolaxError, ValueError) as exc:
+            raise self.fail(key, f"CSS selector {selector!r} does not compile ({exc})") from None
+        return selector
+
+    def regex(self, value: Any, key: str) -> re.Pattern[str]:
+        self.typed(value, str, key, "a regular expression string")
+        try:
+            return re.compile(value)
+        except re.error as exc:
+            raise self.fail(key, f"bad regex {value!r}: {exc}") from None
+
+    def regexes(self, value: Any, key: str) -> tuple[re.Pattern[str], ...]:
+        return tuple(self.regex(v, f"{key}[{i}]") for i, v in enumerate(self.strings(value, key)))
+
+    def fallback(self, spec: str, key: str) -> Fallback:
+        if spec.startswith("meta:"):
+            name = spec[5:].strip()
+            if not name:
+                raise self.fail(key, "meta: needs a property name, e.g. meta:og:title")
+            return Fallback("meta", name, spec=spec)
+        if spec.startswith("jsonld:"):
+            path = spec[7:].strip()
+            if not re.fullmatch(r"[\w*@-]+(\.[\w@-]+)*", path):
+                raise self.fail(key, f"bad JSON-LD path {path!r}; write e.g. jsonld:NewsArticle.datePublished")
+            return Fallback("jsonld", path, spec=spec)
+        selector, attribute = spec, None
+        found = re.search(r"\s@([\w:-]+)\s*$", spec)
+        if found:
+            selector, attribute = spec[: found.start()], found.group(1)
+        return Fallback("css", self.css(selector.strip(), key), attribute, spec=spec)
+
+    def fallbacks(self, value: Any, key: str) -> tuple[Fallback, ...]:
+        return tuple(self.fallback(s, f"{key}[{i}]") for i, s in enumerate(self.strings(value, key)))
+
+    def field_rule(self, value: Any, key: str, allowed: set[str] = FIELD_KEYS) -> FieldRule:
+        if not isinstance(value, dict):
+            return FieldRule(self.fallbacks(value, key))
+        self.check_keys(value, allowed, key)
+        if "from" not in value:
+            raise self.fail(_join(key, "from"), "missing required key")
+        return FieldRule(
+            fallbacks=self.fallbacks(value["from"], _join(key, "from")),
+            clean=self.regexes(value.get("clean", []), _join(key, "clean")),
+            pattern=self.regex(value["pattern"], _join(key, "pattern")) if "pattern" in value else None,
+            split=self.regex(value["split"], _join(key, "split")) if "split" in value else None,
+        )
+
+    def body_rule(self, value: Any, key: str) -> BodyRule:
+        if not isinstance(value, dict):
+            return BodyRule(containers=self.fallbacks(value, key))
+        self.check_keys(value, BODY_KEYS, key)
+        if "from" not in value:
+            raise self.fail(_join(key, "from"), "missing required key")
+        return BodyRule(
+            containers=self.fallbacks(value["from"], _join(key, "from")),
+            paragraphs=self.css(value.get("paragraphs", DEFAULT_PARAGRAPHS), _join(key, "paragraphs")),
+            summary=self.fallbacks(value.get("summary", []), _join(key, "summary")),
+            strip=self.css_list(value.get("strip", []), _join(key, "strip")),
+            clean=self.regexes(value.get("clean", []), _join(key, "clean")),
+            drop=self.regexes(value.get("drop", []), _join(key, "drop")),
+        )
+
+    def css_list(self, value: Any, key: str) -> tuple[str, ...]:
+        return tuple(self.css(s, f"{key}[{i}]") for i, s in enumerate(self.strings(value, key)))
+
+    def dateline_rule(self, value: Any, key: str) -> DatelineRule:
+        if not isinstance(value, dict):
+            return DatelineRule(rule=self.field_rule(value, key))
+        self.check_keys(value, DATELINE_KEYS, key)
+        formats = tuple(self.strings(value.get("formats", list(dates.DEFAULT_FORMATS)), _join(key, "formats")))
+        for index, fmt in enumerate(formats):
+            problem = dates.check_format(fmt)
+            if problem:
+                raise self.fail(f"{_join(key, 'formats')}[{index}]", f"{fmt!r}: {problem}")
+        base = {k: v for k, v in value.items() if k in FIELD_KEYS}
+        return DatelineRule(
+            rule=self.field_rule(base, key),
+            formats=formats,
+            place=self.regex(value["place"], _join(key, "place")) if "place" in value else None,
+        )
+
+    def related_rule(self, value: Any, key: str) -> RelatedRule:
+        self.typed(value, dict, key, "a table")
+        self.check_keys(value, RELATED_KEYS, key)
+        if "container" not in value:
+            raise self.fail(_join(key, "container"), "missing required key")
+        return RelatedRule(
+            container=self.css(value["container"], _join(key, "container")),
+            item=self.css(value.get("item", "li"), _join(key, "item")),
+            title=self.fallbacks(value.get("title", "a"), _join(key, "title")),
+            url=self.fallbacks(value.get("url", "a @href"), _join(key, "url")),
+            dateline=self.fallbacks(value.get("dateline", []), _join(key, "dateline")),
+        )
+
+    def layout(self, merged: dict, key: str, name: str) -> Layout:
+        if "body" not in merged:
+            raise self.fail(_join(key, "body"), "missing required key")
+        if "title" not in merged:
+            raise self.fail(_join(key, "title"), "missing required key")
+        when = merged.get("when")
+        return Layout(
+            name=name,
+            when=self.css(when, _join(key, "when")) if when is not None else None,
+            title=self.field_rule(merged["title"], _join(key, "title")),
+            section=self.field_rule(merged.get("section", []), _join(key, "section")),
+            authors=self.field_rule(merged.get("authors", []), _join(key, "authors")),
+            source=self.field_rule(merged.get("source", []), _join(key, "source")),
+            body=self.body_rule(merged["body"], _join(key, "body")),
+            dateline=self.dateline_rule(merged.get("dateline", []), _join(key, "dateline")),
+            related=self.related_rule(merged["related"], _join(key, "related")) if "related" in merged else None,
+            strip=self.css_list(merged.get("strip", []), _join(key, "strip")),
+        )
+
+    def crawl_rule(self, value: Any) -> CrawlRule:
+        self.typed(value, dict, "crawl", "a table")
+        self.check_keys(value, CRAWL_KEYS, "crawl")
+        sections = self.typed(value.get("sections", {}), dict, "crawl.sections", "a table of name = URL")
+        for section_name, url in sections.items():
+            self.typed(url, str, f"crawl.sections.{section_name}", "a URL string")
+            if not re.match(r"https?://[^/\s]+", url):
+                raise self.fail(f"crawl.sections.{section_name}", f"{url!r} is not an http(s) URL")
+        render = value.get("render", "browser")
+        if render not in ("browser", "http"):
+            raise self.fail("crawl.render", f"must be \"browser\" or \"http\", not {render!r}")
+        max_pages = self.typed(value.get("max_pages", 3), int, "crawl.max_pages", "an integer")
+        if max_pages < 1:
+            raise self.fail("crawl.max_pages", "must be at least 1")
+        polite = self.typed(value.get("politeness", {}), dict, "crawl.politeness", "a table")
+        self.check_keys(polite, POLITENESS_KEYS, "crawl.politeness")
+        numbers = {}
+        for name, number in polite.items():
+            kind = int if name in ("concurrency", "max_retries") else (int, float)
+            numbers[name] = self.typed(number, kind, f"crawl.politeness.{name}", "a number")
+            if numbers[name] < 0 or (name == "concurrency" and numbers[name] < 1):
+                raise self.fail(f"crawl.politeness.{name}", "out of range")
+        wait_for = value.get("wait_for")
+        return CrawlRule(
+            sections=dict(sections),
+            links=self.css(value.get("links", "a[href]"), "crawl.links"),
+            article_url=self.regex(value["article_url"], "crawl.article_url") if "article_url" in value else None,
+            next_page=self.fallbacks(value.get("next_page", []), "crawl.next_page"),
+            max_pages=max_pages,
+            render=render,
+            wait_for=self.css(wait_for, "crawl.wait_for") if wait_for is not None else None,
+            allow_private=self.typed(value.get("allow_private", False), bool, "crawl.allow_private", "true or false"),
+            verified=self.typed(value.get("verified", False), bool, "crawl.verified", "true or false"),
+            politeness=Politeness(**numbers),
+        )
+
+    def site(self, raw: dict, stem: str, path: Path) -> Site:
+        self.check_keys(raw, SITE_KEYS, "")
+        name = raw.get("name", stem)
+        self.typed(name, str, "name", "a string")
+        if not SITE_NAME.match(name):
+            raise self.fail("name", f"{name!r} must be lowercase letters, digits, '-' or '_' "
+                            "(it becomes a folder name, so no '/', '..' or spaces)")
+        if "domains" not in raw:
+            raise self.fail("domains", "missing required key")
+        domains = self.strings(raw["domains"], "domains")
+        if not domains:
+            raise self.fail("domains", "empty list: name at least one domain, e.g. [\"example.com\"]")
+        for index, domain in enumerate(domains):
+            if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?", domain.lower()):
+                raise self.fail(f"domains[{index}]", f"{domain!r} is not a host name (no scheme or path)")
+        language = self.typed(raw.get("language", "en"), str, "language", "a language code string")
+        timezone = self.typed(raw.get("timezone", "UTC"), str, "timezone", "an IANA timezone name")
+        try:
+            dates.zone(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail("timezone", f"unknown timezone {timezone!r}; use an IANA name like Europe/Berlin") from None
+        defaults = {k: v for k, v in raw.items() if k in LAYOUT_KEYS}
+        layout_tables = self.typed(raw.get("layout", []), list, "layout", "an array of [[layout]] tables")
+        layouts = []
+        for index, table in enumerate(layout_tables):
+            key = f"layout[{index}]"
+            self.typed(table, dict, key, "a table")
+            self.check_keys(table, LAYOUT_KEYS | {"name", "when"}, key)
+            layout_name = self.typed(table.get("name", str(index)), str, _join(key, "name"), "a string")
+            layouts.append(self.layout({**defaults, **table}, key, layout_name))
+        if not layouts:
+            layouts.append(self.layout(defaults, "", "default"))
+        return Site(
+            name=name, path=path, domains=tuple(d.lower() for d in domains), language=language,
+            timezone=timezone, layouts=tuple(layouts),
+            crawl=self.crawl_rule(raw.get("crawl", {})),
+        )
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def load_site(path: Path | str) -> Site:
+    """Read and validate one selector file. Raises ConfigError naming file, key and problem."""
+    path = Path(path)
+    reader = _Reader(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise reader.fail("(syntax)", f"not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise reader.fail("(file)", f"cannot read: {exc}") from None
+    return reader.site(raw, path.stem, path)
+
+
+class SiteRegistry:
+    """All selector files of a folder, looked up by name or host."""
+
+    def __init__(self, sites: list[Site]):
+        self.sites = {site.name: site for site in sites}
+
+    def by_name(self, name: str) -> Site:
+        try:
+            return self.sites[name]
+        except KeyError:
+            known = ", ".join(sorted(self.sites)) or "none"
+            raise UnknownSiteError(f"no selector file for site {name!r} (known: {known})") from None
+
+    def for_host(self, host: str) -> Site:
+        matches = [site for site in self.sites.values() if site.serves(host)]
+        if not matches:
+            raise UnknownSiteError(
+                f"no selector file serves host {host!r}; add its domain to a file in selectors/ "
+                "or pass --site NAME")
+        # The most specific domain wins (news.example.com over example.com).
+        return max(matches, key=lambda site: max(len(d) for d in site.domains if site.serves(host) and
+                                                   (host == d or host.endswith('.' + d))))
+
+
+def load_registry(directory: Path | str = DEFAULT_SELECTORS_DIR) -> SiteRegistry:
+    """Load and validate every `*.toml` in `directory`. Two files claiming one domain is an error."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(str(directory), "(folder)", "selector folder not found; pass --selectors DIR")
+    sites: list[Site] = []
+    owner: dict[str, Site] = {}
+    names: dict[str, Site] = {}
+    for path in sorted(directory.glob("*.toml")):
+        site = load_site(path)
+        if site.name in names:
+            raise ConfigError(str(path), "name", f"site {site.name!r} is also defined in {names[site.name].path}")
+        names[site.name] = site
+        for domain in site.domains:
+            if domain in owner:
+                raise ConfigError(str(path), "domains", f"{domain!r} is already claimed by {owner[domain].path}")
+            owner[domain] = site
+        sites.append(site)
+    return SiteRegistry(sites)
