@@ -1,0 +1,44 @@
+"""Every crawl setting and its default, in one place. The README explains each one.
+
+Precedence, lowest to highest: these defaults, a site's `[crawl.politeness]` table, the
+command line. A larger Crawl-delay from robots.txt always wins over min_delay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+
+USER_AGENT = "newscrawl/0.1 (+https://github.com/newscrawl/newscrawl)"
+
+OUTPUT_TEMPLATE = "out/{site}/{date}.jsonl"  # {site} and {date} (UTC, YYYY-MM-DD)
+STATE_FILE_NAME = "state.sqlite"  # default state path: beside the output folder
+
+BLOCKED_RESOURCE_PATTERNS = (  # handed to CDP Network.setBlockedURLs
+    "*.png", "*.jpg", "*.jpeg", "*.gif", "*.webp", "*.avif", "*.svg", "*.ico",
+    "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot",
+    "*.mp4", "*.webm", "*.mp3", "*.m4a", "*.ogg", "*.wav",
+)
+RECYCLE_CONTEXT_EVERY = 200  # pages per browser context before it is replaced (flat memory)
+MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
+
+
+@dataclass(frozen=True)
+class PolitenessSettings:
+    min_delay: float = 1.0  # seconds between two requests to one host
+    jitter: float = 0.5  # plus a random 0..jitter seconds
+    concurrency: int = 1  # requests in flight per host
+    retry_after_cap: float = 120.0  # never wait longer than this for a Retry-After
+    timeout: float = 30.0  # seconds for one request / navigation
+    max_retries: int = 3  # retries after the first attempt (network errors, 5xx, 408, 429)
+    backoff_base: float = 1.0  # exponential back-off: base * 2**attempt, plus jitter
+    backoff_max: float = 60.0
+    slow_response: float = 5.0  # a response slower than this counts as the host struggling
+
+    def merged(self, **overrides) -> "PolitenessSettings":
+        """A copy with every override that is not None applied."""
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None and k in known})
+
+
+DEFAULT_POLITENESS = PolitenessSettings()
