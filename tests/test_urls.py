@@ -1,0 +1,83 @@
+"""URL canonicalisation and the crawl's scope checks."""
+
+import pytest
+
+from crawler.urls import canonical_url, host_of, in_domains, is_fetchable
+
+
+@pytest.mark.parametrize("spelling", [
+    "https://news.example.com/a/1-story",
+    "https://news.example.com/a/1-story#comments",
+    "https://NEWS.Example.COM/a/1-story",
+    "HTTPS://news.example.com:443/a/1-story",
+    "https://news.example.com/a/1-story?utm_source=x&utm_medium=y",
+    "https://news.example.com/a/1-story?fbclid=abc",
+    "https://news.example.com/a/1-story?gclid=1&mc_cid=2&mc_eid=3#top",
+    "  https://news.example.com/a/1-story  ",
+])
+def test_spellings_of_one_article_share_one_canonical_url(spelling):
+    assert canonical_url(spelling) == "https://news.example.com/a/1-story"
+
+
+def test_meaningful_query_parameters_are_kept_in_order_and_spelling():
+    url = "https://example.com/story?id=7&utm_campaign=z&page=2&q=a%20b"
+    assert canonical_url(url) == "https://example.com/story?id=7&page=2&q=a%20b"
+
+
+def test_path_case_and_non_default_port_are_kept():
+    assert canonical_url("http://127.0.0.1:8765/News/X") == "http://127.0.0.1:8765/News/X"
+    assert canonical_url("http://example.com:80") == "http://example.com/"
+
+
+def test_same_site_canonical_link_wins_over_the_fetched_url():
+    url = "https://example.com/amp/story-1?utm_source=tw"
+    assert canonical_url(url, "https://www.example.com/news/story-1") == \
+        "https://www.example.com/news/story-1"
+    assert canonical_url(url, "/news/story-1#x") == "https://example.com/news/story-1"
+
+
+@pytest.mark.parametrize("link", [
+    "https://aggregator.example.org/copy-of-story",
+    "javascript:void(0)",
+    "",
+    None,
+])
+def test_foreign_or_unusable_canonical_link_is_ignored(link):
+    assert canonical_url("https://example.com/story-1#c", link) == "https://example.com/story-1"
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://example.com/a", True),
+    ("https://example.com/a", True),
+    ("HTTPS://example.com", True),
+    ("mailto:desk@example.com", False),
+    ("javascript:alert(1)", False),
+    ("ftp://example.com/file", False),
+    ("data:text/html,hi", False),
+    ("/relative/path", False),
+    ("http://", False),
+    ("http://[::1", False),
+])
+def test_only_absolute_http_and_https_urls_are_fetchable(url, expected):
+    assert is_fetchable(url) is expected
+
+
+def test_host_of_is_lower_case_without_port():
+    assert host_of("http://WWW.Example.com:8080/x") == "www.example.com"
+    assert host_of("mailto:someone@example.com") == ""
+
+
+def test_in_domains_accepts_the_domain_and_its_subdomains_only():
+    domains = ("example.com",)
+    assert in_domains("https://example.com/a", domains)
+    assert in_domains("https://news.Example.com/a", domains)
+    assert not in_domains("https://badexample.com/a", domains)
+    assert not in_domains("https://example.com.evil.net/a", domains)
+    assert not in_domains("http://offsite.invalid/x", ("127.0.0.1", "localhost"))
+    assert not in_domains("mailto:x@example.com", domains)
+
+
+def test_a_domain_with_a_port_matches_only_that_port():
+    assert in_domains("http://127.0.0.1:8765/a", ("127.0.0.1:8765",))
+    assert not in_domains("http://127.0.0.1:9999/a", ("127.0.0.1:8765",))
+    assert in_domains("http://127.0.0.1:9999/a", ("127.0.0.1",))
