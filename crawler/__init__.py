@@ -38,7 +38,7 @@ def extract(html: str, url: str, site: str | Site | None = None, *,
             fetched_at: str | None = None) -> Article:
     """Extract one article. `site` is a selector-file name or a loaded Site; by default the
     site is chosen from the URL's host. Raises UnknownSiteError when no file serves it."""
-    from .extract import extract_page
+    from .extraction import extract_page
 
     if not isinstance(site, Site):
         registry = _registry(str(selectors_dir().resolve()))

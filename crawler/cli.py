@@ -25,7 +25,7 @@ def _registry(args) -> SiteRegistry:
 
 
 def cmd_extract(args) -> int:
-    from .extract import extract_page
+    from .extraction import extract_page
     from .pages import read_html, read_sidecar
 
     registry = _registry(args)

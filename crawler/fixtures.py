@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .extract import extract_page
+from .extraction import extract_page
 from .pages import page_stem, read_html, read_sidecar
 from .sites import SiteRegistry
 

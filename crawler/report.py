@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from .corpus import CorpusPage
 from .errors import UnknownSiteError
-from .extract import extract_page
+from .extraction import extract_page
 from .pages import read_html
 from .record import Article
 from .score import BodyScore, average, score_body

@@ -245,7 +245,8 @@ def _strip_selector(layout: Layout) -> str:
     return ", ".join((*ALWAYS_STRIP, *layout.strip, *layout.body.strip))
 
 
-def read_body(page: Page, layout: Layout) -> tuple[list[str], str]:
+def read_body(page: Page, layout: Layout) -> tuple[list[str], list[str], str]:
+    """(standfirst, paragraphs, provenance); the standfirst is kept apart for the place lookup."""
     body = layout.body
     for fallback in body.containers:
         containers = page.css(fallback.target)
@@ -257,9 +258,8 @@ def read_body(page: Page, layout: Layout) -> tuple[list[str], str]:
                 node.decompose()
         paragraphs = _paragraphs(page, containers, body)
         if paragraphs:
-            summary = _summary(page, body, paragraphs)
-            return summary + paragraphs, fallback.spec
-    return [], MISSING
+            return _summary(page, body, paragraphs), paragraphs, fallback.spec
+    return [], [], MISSING
 
 
 def _paragraphs(page: Page, containers: list[LexborNode], body: BodyRule) -> list[str]:
@@ -332,16 +332,18 @@ def extract_page(html: str, url: str, site: Site, fetched_at: str | None = None)
     article.authors, provenance["authors"] = read_list(page, layout.authors)
     article.dateline, provenance["dateline"] = read_dateline(page, layout, site)
     article.related, provenance["related"] = read_related(page, layout, site)
-    article.paragraphs, provenance["body"] = read_body(page, layout)
-    article.dateline.place = _place(layout, article)
+    standfirst, paragraphs, provenance["body"] = read_body(page, layout)
+    article.paragraphs = standfirst + paragraphs
+    article.dateline.place = _place(layout, article.dateline.text, paragraphs[0] if paragraphs else None)
     return article
 
 
-def _place(layout: Layout, article: Article) -> str | None:
+def _place(layout: Layout, dateline_text: str | None, first_paragraph: str | None) -> str | None:
+    """Where the story was filed: from the dateline, else the lead's "CAIRO, ..." opening."""
     pattern = layout.dateline.place
     if pattern is None:
         return None
-    for text in (article.dateline.text, article.paragraphs[0] if article.paragraphs else None):
+    for text in (dateline_text, first_paragraph):
         found = pattern.search(text) if text else None
         if found:
             value = found.group("place") if "place" in pattern.groupindex else found.group(found.lastindex or 0)
