@@ -165,7 +165,7 @@ def _read_pid(fd: int) -> int | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _iso(moment: datetime | str) -> str:
