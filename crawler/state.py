@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -35,11 +34,6 @@ CREATE INDEX IF NOT EXISTS articles_site_status ON articles (site, status);
 """
 
 
-def content_hash(text: str) -> str:
-    """A stable fingerprint of an article's content (sha256, hex)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class CrawlState:
     """Seen and failed article URLs in one SQLite file. Each call commits before it returns."""
 
@@ -61,7 +55,10 @@ class CrawlState:
 
     def mark_done(self, url: str, site: str, content_hash: str,
                   fetched_at: datetime | str | None = None) -> None:
-        """Record `url` as done. Call only after its JSON line is durably written."""
+        """Record `url` as done. Call only after its JSON line is durably written.
+
+        `content_hash` is the record's own (`Article.content_hash`).
+        """
         self._db.execute(
             """INSERT INTO articles (url, site, status, content_hash, fetched_at, reason,
                                      attempts, updated_at)
