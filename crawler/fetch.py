@@ -1,0 +1,412 @@
+"""Fetching one page: real Chromium (browser mode) or Playwright's HTTP client (http mode).
+
+One browser serves the whole crawl. Each site gets its own browser context, replaced every
+RECYCLE_CONTEXT_EVERY pages so memory stays flat, and a small pool of reusable tabs.
+Images, fonts and media are blocked with CDP `Network.setBlockedURLs`, which (unlike
+`page.route`) leaves the HTTP cache on. A navigation waits for DOMContentLoaded plus the
+page's key selector, never for network idle.
+
+The crawler never leaves a site's domains: document requests (redirect hops included) are
+checked through CDP `Fetch` before Chromium sends them, and http mode follows redirects by
+hand, checking each hop.
+
+Every attempt goes through the site's HostPacer (delay, concurrency, Retry-After, back-off).
+Network errors, timeouts, 5xx, 408 and 429 are retried with tenacity; other 4xx are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import async_playwright
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from . import settings as defaults
+from .errors import NewscrawlError
+from .polite import HostPacer, parse_retry_after
+from .settings import PolitenessSettings
+from .sites import Site
+from .urls import host_of, in_domains, is_fetchable
+
+SYSTEM_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+BASE_LAUNCH_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic")
+RETRY_STATUSES = frozenset({408, 429})  # plus every 5xx
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+SELECTOR_WAIT = 5.0  # seconds to wait for the key selector after DOMContentLoaded
+ROBOTS_TIMEOUT = 15.0
+BLOCKED_BY_CLIENT = "ERR_BLOCKED_BY_CLIENT"
+
+
+def find_chromium() -> str | None:
+    """The system Chromium or Chrome, else None (Playwright then uses its own build)."""
+    configured = os.environ.get("NEWSCRAWL_CHROMIUM")
+    if configured and os.access(configured, os.X_OK):
+        return configured
+    if os.access(SYSTEM_CHROMIUM, os.X_OK):
+        return SYSTEM_CHROMIUM
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def launch_args() -> list[str]:
+    # Chromium's sandbox cannot start as root (containers); anywhere else keep it.
+    return [*BASE_LAUNCH_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+
+
+@dataclass
+class FetchResult:
+    url: str  # as asked for
+    final_url: str  # after redirects
+    status: int
+    html: str
+    headers: dict[str, str]
+    elapsed: float  # seconds, last attempt
+    attempts: int = 1
+
+
+class FetchError(NewscrawlError):
+    """A page could not be fetched; `reason` is what the state records."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None):
+        self.url, self.reason, self.status = url, reason, status
+        self.retryable, self.retry_after = retryable, retry_after
+        self.attempts = 1
+        super().__init__(f"{url}: {reason}")
+
+
+class OffDomainError(FetchError):
+    """The URL, or a redirect hop, leaves the site's domains or http(s). Never retried."""
+
+
+def status_error(url: str, status: int, headers: dict[str, str]) -> FetchError:
+    retryable = status in RETRY_STATUSES or status >= 500
+    retry_after = parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
+    return FetchError(url, f"HTTP {status}", status=status, retryable=retryable, retry_after=retry_after)
+
+
+def check_target(url: str, domains: tuple[str, ...], asked: str) -> None:
+    if not is_fetchable(url):
+        raise OffDomainError(asked, f"not an http(s) URL: {url}")
+    if not in_domains(url, domains):
+        raise OffDomainError(asked, f"outside the site's domains: {url}")
+
+
+_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
+
+
+def decode_html(body: bytes, content_type: str) -> str:
+    """The header's charset, else a <meta charset>, else UTF-8; bad bytes replaced."""
+    found = re.search(r"charset=([\w-]+)", content_type or "", re.I)
+    charset = found.group(1) if found else None
+    if not charset:
+        meta = _CHARSET.search(body[:4096])
+        charset = meta.group(1).decode("ascii") if meta else "utf-8"
+    try:
+        return body.decode(charset, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class _Tab:
+    """A reusable browser tab. `refused` collects document URLs the domain guard blocked."""
+
+    page: Any
+    refused: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _SiteContext:
+    context: Any
+    served: int = 0
+    in_use: int = 0
+    retired: bool = False
+    idle: list[_Tab] = field(default_factory=list)
+
+
+class Fetcher:
+    """Fetches pages for a whole crawl. Use as `async with Fetcher() as fetcher:`."""
+
+    def __init__(self, *, user_agent: str = defaults.USER_AGENT,
+                 recycle_every: int = defaults.RECYCLE_CONTEXT_EVERY,
+                 blocked: tuple[str, ...] = defaults.BLOCKED_RESOURCE_PATTERNS,
+                 max_page_bytes: int = defaults.MAX_PAGE_BYTES):
+        self.user_agent = user_agent
+        self.recycle_every = max(1, recycle_every)
+        self.blocked = list(blocked)
+        self.max_page_bytes = max_page_bytes
+        self.contexts_created = 0
+        self._playwright = None
+        self._browser = None
+        self._browser_lock = asyncio.Lock()
+        self._context_lock = asyncio.Lock()
+        self._contexts: dict[str, _SiteContext] = {}
+        self._api: dict[str, Any] = {}
+
+    async def __aenter__(self) -> "Fetcher":
+        self._playwright = await async_playwright().start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for api in self._api.values():
+            await _quietly(api.dispose())
+        for holder in self._contexts.values():
+            await _quietly(holder.context.close())
+        if self._browser is not None:
+            await _quietly(self._browser.close())
+        if self._playwright is not None:
+            await _quietly(self._playwright.stop())
+        self._api, self._contexts, self._browser, self._playwright = {}, {}, None, None
+
+    def browser_pid(self) -> int | None:
+        """The browser's process id, for the memory benchmark (None before launch)."""
+        process = getattr(getattr(self._browser, "_impl_obj", None), "_browser_process", None)
+        return getattr(process, "pid", None)
+
+    # ------------------------------------------------------------ the public fetch
+
+    async def fetch(self, url: str, site: Site, *, pacer: HostPacer, settings: PolitenessSettings,
+                    render: str | None = None, wait_for: str | None = None,
+                    crawl_delay: float | None = None) -> FetchResult:
+        """Fetch `url` for `site`, paced and retried. Raises FetchError after the last attempt."""
+        check_target(url, site.domains, url)
+        render = render or site.crawl.render
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(settings.max_retries + 1),
+            wait=wait_exponential_jitter(initial=settings.backoff_base, max=settings.backoff_max,
+                                         jitter=settings.backoff_base),
+            retry=retry_if_exception(lambda exc: isinstance(exc, FetchError) and exc.retryable),
+            reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    result = await self._attempt(url, site, pacer, settings, render, wait_for, crawl_delay)
+                    result.attempts = attempts
+                    return result
+        except FetchError as exc:
+            exc.attempts = attempts
+            if attempts > 1 and exc.retryable:
+                exc.reason = f"{exc.reason} (after {attempts} attempts)"
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def fetch_text(self, url: str, timeout: float = ROBOTS_TIMEOUT) -> tuple[int, str]:
+        """(status, text) of a small resource such as robots.txt; redirects followed.
+        Raises on network errors (RobotsCache treats that as "unreachable")."""
+        api = await self._api_context("_robots")
+        response = await api.get(url, timeout=timeout * 1000, fail_on_status_code=False)
+        try:
+            body = await response.body()
+            return response.status, decode_html(body, response.headers.get("content-type", ""))
+        finally:
+            await _quietly(response.dispose())
+
+    async def _attempt(self, url: str, site: Site, pacer: HostPacer, settings: PolitenessSettings,
+                       render: str, wait_for: str | None, crawl_delay: float | None) -> FetchResult:
+        host = host_of(url)
+        async with pacer.slot(host, crawl_delay):
+            started = time.monotonic()
+            try:
+                if render == "browser":
+                    result = await self._fetch_browser(url, site, settings, wait_for)
+                else:
+                    result = await self._fetch_http(url, site, settings)
+            except FetchError as exc:
+                pacer.feedback(host, exc.status, time.monotonic() - started, exc.retry_after)
+                raise
+            result.elapsed = time.monotonic() - started
+            error = None if 200 <= result.status < 300 else status_error(url, result.status, result.headers)
+            pacer.feedback(host, result.status, result.elapsed, error.retry_after if error else None)
+        if error is not None:
+            raise error
+        return result
+
+    # ------------------------------------------------------------ http mode
+
+    async def _api_context(self, key: str):
+        api = self._api.get(key)
+        if api is None:
+            api = await self._playwright.request.new_context(user_agent=self.user_agent)
+            self._api[key] = api
+        return api
+
+    async def _fetch_http(self, url: str, site: Site, settings: PolitenessSettings) -> FetchResult:
+        api = await self._api_context(site.name)
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                response = await api.get(current, max_redirects=0, timeout=settings.timeout * 1000,
+                                         fail_on_status_code=False)
+            except PlaywrightTimeout:
+                raise FetchError(url, f"timeout after {settings.timeout:g}s", retryable=True) from None
+            except PlaywrightError as exc:
+                raise FetchError(url, _network_reason(exc), retryable=True) from None
+            try:
+                headers = response.headers
+                location = headers.get("location")
+                if response.status in REDIRECT_STATUSES and location:
+                    current = urljoin(current, location)
+                    check_target(current, site.domains, url)  # before the hop is requested
+                    continue
+                body = await response.body()
+            except PlaywrightError as exc:
+                raise FetchError(url, _network_reason(exc), retryable=True) from None
+            finally:
+                await _quietly(response.dispose())
+            if len(body) > self.max_page_bytes:
+                raise FetchError(url, f"page larger than {self.max_page_bytes} bytes")
+            html = decode_html(body, headers.get("content-type", ""))
+            return FetchResult(url, current, response.status, html, dict(headers), 0.0)
+        raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+
+    # ------------------------------------------------------------ browser mode
+
+    async def _ensure_browser(self):
+        async with self._browser_lock:
+            if self._browser is None:
+                self._browser = await self._playwright.chromium.launch(
+                    executable_path=find_chromium(), headless=True, args=launch_args())
+        return self._browser
+
+    async def _new_context(self) -> _SiteContext:
+        browser = await self._ensure_browser()
+        context = await browser.new_context(user_agent=self.user_agent, accept_downloads=False,
+                                            service_workers="block")
+        self.contexts_created += 1
+        return _SiteContext(context)
+
+    async def _open_tab(self, holder: _SiteContext, site: Site) -> _Tab:
+        page = await holder.context.new_page()
+        tab = _Tab(page)
+        cdp = await holder.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        await cdp.send("Network.setBlockedURLs", {"urls": self.blocked})
+
+        async def guard_document(event: dict) -> None:
+            # Every document request, redirect hops included, is checked before it is sent.
+            target = event["request"]["url"]
+            try:
+                if is_fetchable(target) and in_domains(target, site.domains):
+                    await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+                else:
+                    tab.refused.append(target)
+                    await cdp.send("Fetch.failRequest", {"requestId": event["requestId"],
+                                                         "errorReason": "BlockedByClient"})
+            except PlaywrightError:
+                pass  # the tab closed meanwhile
+
+        cdp.on("Fetch.requestPaused", guard_document)
+        await cdp.send("Fetch.enable", {"patterns": [
+            {"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]})
+        return tab
+
+    async def _take_tab(self, site: Site) -> tuple[_SiteContext, _Tab]:
+        async with self._context_lock:  # two tabs must not both replace the context
+            holder = self._contexts.get(site.name)
+            if holder is None or holder.served >= self.recycle_every:
+                if holder is not None:
+                    await self._retire(holder)
+                holder = self._contexts[site.name] = await self._new_context()
+        holder.served += 1
+        holder.in_use += 1
+        try:
+            tab = holder.idle.pop() if holder.idle else await self._open_tab(holder, site)
+        except BaseException:
+            holder.in_use -= 1
+            raise
+        tab.refused.clear()
+        return holder, tab
+
+    async def _give_back(self, holder: _SiteContext, tab: _Tab, reusable: bool) -> None:
+        holder.in_use -= 1
+        if reusable and not holder.retired:
+            holder.idle.append(tab)
+        else:
+            await _quietly(tab.page.close())
+        if holder.retired and holder.in_use == 0:
+            await _quietly(holder.context.close())
+
+    async def _retire(self, holder: _SiteContext) -> None:
+        holder.retired = True
+        for tab in holder.idle:
+            await _quietly(tab.page.close())
+        holder.idle.clear()
+        if holder.in_use == 0:
+            await _quietly(holder.context.close())
+
+    async def _fetch_browser(self, url: str, site: Site, settings: PolitenessSettings,
+                             wait_for: str | None) -> FetchResult:
+        holder, tab = await self._take_tab(site)
+        reusable = False
+        try:
+            result = await self._navigate(tab, url, site, settings, wait_for)
+            reusable = True
+            return result
+        finally:
+            await self._give_back(holder, tab, reusable)
+
+    async def _navigate(self, tab: _Tab, url: str, site: Site, settings: PolitenessSettings,
+                        wait_for: str | None) -> FetchResult:
+        page = tab.page
+        try:
+            response = await page.goto(url, wait_until="domcontentloaded", timeout=settings.timeout * 1000)
+        except PlaywrightTimeout:
+            raise FetchError(url, f"timeout after {settings.timeout:g}s", retryable=True) from None
+        except PlaywrightError as exc:
+            if BLOCKED_BY_CLIENT in str(exc) and tab.refused:
+                raise OffDomainError(url, f"redirected outside the site's domains: {tab.refused[-1]}") from None
+            raise FetchError(url, _network_reason(exc), retryable=True) from None
+        if response is None:
+            raise FetchError(url, "navigation produced no response", retryable=True)
+        request = response.request
+        while request is not None:  # belt and braces: the guard should have refused already
+            check_target(request.url, site.domains, url)
+            request = request.redirected_from
+        headers = response.headers
+        if 200 <= response.status < 300 and wait_for:
+            try:
+                await page.wait_for_selector(wait_for, state="attached",
+                                             timeout=min(SELECTOR_WAIT, settings.timeout) * 1000)
+            except PlaywrightTimeout:
+                pass  # extraction will report the missing field; the page itself is fine
+        try:
+            html = await page.content()
+        except PlaywrightError as exc:
+            raise FetchError(url, _network_reason(exc), retryable=True) from None
+        check_target(page.url, site.domains, url)  # a script may have navigated away
+        if len(html) > self.max_page_bytes:
+            raise FetchError(url, f"page larger than {self.max_page_bytes} bytes")
+        return FetchResult(url, page.url, response.status, html, dict(headers), 0.0)
+
+
+def _network_reason(exc: Exception) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"network error: {first_line[:200]}"
+
+
+async def _quietly(awaitable) -> None:
+    try:
+        await awaitable
+    except Exception:  # closing something that is already gone
+        pass
