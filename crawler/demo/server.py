@@ -1,0 +1,277 @@
+"""Serve a DemoSite on loopback, record every request, and inject faults on demand.
+
+Tests use the request log as their measuring instrument (per-host delay, retries, what
+was never fetched), so each request is recorded when it arrives, with the status the
+server decided to send. Every injected fault ends by itself: hangs are bounded sleeps that
+`stop()` also cuts short.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from .site import DemoSite, SITE_CSS
+
+# The smallest valid PNG (1x1, transparent), so image requests look real.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+DEFAULT_DEMO_PORT = 8765
+MAX_FAULT_SLEEP = 60.0  # no injected hang or delay outlives this
+CACHEABLE = {"Cache-Control": "max-age=3600"}  # static assets only; pages are always fresh
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    time: float  # time.monotonic() when the request arrived
+    path: str  # path and query, as requested
+    status: int  # the status the server answered (or, for a hang, will answer)
+    user_agent: str = ""
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour for the paths `match` selects (exact path, or a regex)."""
+
+    match: str | re.Pattern[str]
+    status_sequence: tuple[int, ...] = ()  # answer these statuses first, then normally
+    retry_after: float | None = None  # answer 429 with this Retry-After for the first `times` hits
+    hang_seconds: float | None = None  # sleep this long before answering, first `times` hits
+    times: int = 1
+    redirect_to: str | None = None  # answer every hit with a 302 to this URL
+    delay_seconds: float = 0.0  # sleep before every answer
+    hits: int = 0
+
+    def matches(self, path: str) -> bool:
+        if isinstance(self.match, re.Pattern):
+            return self.match.search(path) is not None
+        return path == self.match or path.split("?", 1)[0] == self.match
+
+
+class Faults:
+    """The faults a server injects. Thread-safe; add faults before or during a crawl."""
+
+    def __init__(self, *faults: Fault):
+        self._faults = list(faults)
+        self._lock = threading.Lock()
+
+    def add(self, match: str | re.Pattern[str], **behaviour) -> Fault:
+        """`faults.add("/robots.txt", status_sequence=[500])`, `faults.add(re.compile(r"^/news/"), hang_seconds=5)`."""
+        if "status_sequence" in behaviour:
+            behaviour["status_sequence"] = tuple(behaviour["status_sequence"])
+        for name in ("hang_seconds", "delay_seconds", "retry_after"):
+            value = behaviour.get(name)
+            if value is not None and not 0 <= value <= MAX_FAULT_SLEEP:
+                raise ValueError(f"{name} must be between 0 and {MAX_FAULT_SLEEP} seconds")
+        fault = Fault(match, **behaviour)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def hit(self, path: str) -> list[tuple[Fault, int]]:
+        """The faults matching `path`, each with its hit number (1 for the first hit)."""
+        with self._lock:
+            matched = []
+            for fault in self._faults:
+                if fault.matches(path):
+                    fault.hits += 1
+                    matched.append((fault, fault.hits))
+            return matched
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    sleep: float = 0.0  # seconds to wait before sending
+
+
+class DemoServer:
+    """`with DemoServer(DemoSite()) as server: ... server.base_url ... server.requests`."""
+
+    def __init__(self, site: DemoSite, host: str = "127.0.0.1", port: int = 0,
+                 faults: Faults | None = None):
+        self.site = site
+        self.host = host
+        self.port = port
+        self.faults = faults if faults is not None else Faults()
+        self._requests: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of every request so far, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, pattern: str) -> list[RequestRecord]:
+        """The requests whose path matches the regex `pattern`."""
+        compiled = re.compile(pattern)
+        return [record for record in self.requests if compiled.search(record.path)]
+
+    def start(self) -> "DemoServer":
+        self._stopping.clear()
+        self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="demo-server",
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes injected hangs
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "DemoServer":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ answering
+
+    def answer(self, method: str, path: str, user_agent: str) -> Response:
+        arrived = time.monotonic()
+        response = self._with_faults(path)
+        with self._lock:
+            self._requests.append(RequestRecord(arrived, path, response.status, user_agent))
+        return response
+
+    def _with_faults(self, path: str) -> Response:
+        sleep = 0.0
+        override: Response | None = None
+        for fault, hit in self.faults.hit(path):
+            sleep += fault.delay_seconds
+            if fault.hang_seconds is not None and hit <= fault.times:
+                sleep += fault.hang_seconds
+            if override is not None:
+                continue
+            if hit <= len(fault.status_sequence):
+                status = fault.status_sequence[hit - 1]
+                override = Response(status, f"injected status {status}\n".encode(), "text/plain")
+            elif fault.retry_after is not None and hit <= fault.times:
+                override = Response(429, b"slow down\n", "text/plain",
+                                    {"Retry-After": f"{fault.retry_after:g}"})
+            elif fault.redirect_to is not None:
+                override = Response(302, b"", "text/plain", {"Location": fault.redirect_to})
+        response = override or self.route(path)
+        response.sleep = min(sleep, MAX_FAULT_SLEEP)
+        return response
+
+    def route(self, path: str) -> Response:
+        """The demo site itself, without faults."""
+        parts = urlsplit(path)
+        route = parts.path
+        query = parse_qs(parts.query)
+        site = self.site
+        if route in ("/", "/index.html"):
+            return _html(site.render_home())
+        if route == "/robots.txt":
+            return Response(200, site.robots_txt().encode(), "text/plain; charset=utf-8")
+        if route == "/static/site.css":
+            return Response(200, SITE_CSS.encode(), "text/css", dict(CACHEABLE))
+        if route.startswith("/static/") and route.endswith(".woff2"):
+            return Response(200, b"wOF2" + bytes(64), "font/woff2", dict(CACHEABLE))
+        if re.fullmatch(r"/img/\d+\.png", route):
+            return Response(200, TINY_PNG, "image/png", dict(CACHEABLE))
+        found = re.fullmatch(r"/(section|api/section)/([a-z0-9-]+)", route)
+        if found and found.group(2) in site.sections:
+            return self._section(found.group(1), found.group(2), query)
+        found = re.fullmatch(r"(/private)?/news/([a-z0-9-]+)/(\d+)-([a-z0-9-]*)", route)
+        if found:
+            article = site.article(int(found.group(3)))
+            if article is None or article.private != bool(found.group(1)):
+                return _not_found()
+            if route != article.url:  # an old slug or a wrong section: moved permanently
+                return Response(301, b"", "text/plain", {"Location": article.url})
+            return _html(site.render_article(article))
+        return _not_found()
+
+    def _section(self, kind: str, section: str, query: dict[str, list[str]]) -> Response:
+        try:
+            page = int(query.get("page", ["1"])[0])
+        except ValueError:
+            return _not_found()
+        if not 1 <= page <= self.site.page_count(section):
+            return _not_found()
+        if kind == "api/section":
+            body = json.dumps(self.site.section_items(section, page)).encode()
+            return Response(200, body, "application/json")
+        return _html(self.site.render_section(section, page))
+
+
+def _html(text: str) -> Response:
+    return Response(200, text.encode("utf-8"))
+
+
+def _not_found() -> Response:
+    return Response(404, b"<!DOCTYPE html><title>Not found</title><h1>Not found</h1>")
+
+
+def _handler_for(server: DemoServer) -> type[BaseHTTPRequestHandler]:
+    class DemoHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real sites do; every answer has a length
+        server_version = "DemoNews/1.0"
+
+        def do_GET(self) -> None:
+            self._answer(send_body=True)
+
+        def do_HEAD(self) -> None:
+            self._answer(send_body=False)
+
+        def _answer(self, send_body: bool) -> None:
+            response = server.answer(self.command, self.path, self.headers.get("User-Agent", ""))
+            if response.sleep and server._stopping.wait(response.sleep):
+                self.close_connection = True
+                return
+            try:
+                self.send_response(response.status)
+                self.send_header("Content-Type", response.content_type)
+                self.send_header("Content-Length", str(len(response.body)))
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(response.body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (e.g. timed out on a hang)
+
+        def log_message(self, format: str, *args) -> None:
+            pass  # the request log is `server.requests`; stderr stays quiet
+
+    return DemoHandler
+
+
+def serve_forever(port: int = DEFAULT_DEMO_PORT, articles: int = 60, host: str = "127.0.0.1") -> None:
+    """`newscrawl demo-site`: serve the demo site until Ctrl-C."""
+    site = DemoSite(articles=articles)
+    with DemoServer(site, host=host, port=port) as server:
+        print(f"Demo News: {server.base_url}/ ({articles} articles in "
+              f"{', '.join(site.sections)}); Ctrl-C stops it", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped", flush=True)
