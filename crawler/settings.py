@@ -42,3 +42,10 @@ class PolitenessSettings:
 
 
 DEFAULT_POLITENESS = PolitenessSettings()
+
+# How a host's delay adapts (crawler.polite.HostPacer). On an error, a 5xx/408/429 or a
+# response slower than slow_response, the delay doubles (starting from backoff_base when
+# min_delay is 0), up to backoff_max. Each good response eases it back toward min_delay by
+# EASE_BACK_FACTOR: slower to recover than to back off, so a flaky host is not hammered.
+SLOWDOWN_FACTOR = 2.0
+EASE_BACK_FACTOR = 0.75
