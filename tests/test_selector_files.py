@@ -88,3 +88,14 @@ def test_a_bad_file_stops_extraction_before_anything_runs(tmp_path, capsys):
 def test_the_shipped_selector_files_are_all_valid(capsys):
     assert main(["selectors", "lint", "--selectors", str(Path(__file__).resolve().parents[1] / "selectors")]) == 0
     assert "selector files valid" in capsys.readouterr().out
+
+
+def test_the_readme_example_selector_file_is_valid(tmp_path):
+    from crawler.sites import load_site
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    example = readme.split("### A complete example")[1].split("```toml")[1].split("```")[0]
+    (tmp_path / "example.toml").write_text(example, "utf-8")
+    site = load_site(tmp_path / "example.toml")
+    assert [layout.name for layout in site.layouts] == ["2019", "2024"]
+    assert site.crawl.sections["Politik"] == "https://example.com/politik/"
