@@ -50,6 +50,14 @@ class Page:
         except Exception:
             return []
 
+    def css_first(self, selector: str, scope: LexborNode | None = None) -> LexborNode | None:
+        """Much cheaper than css() on big pages: the search stops at the first match."""
+        root = scope if scope is not None else self.tree
+        try:
+            return root.css_first(selector)
+        except Exception:
+            return None
+
     @property
     def meta(self) -> dict[str, str]:
         if self._meta is None:
@@ -134,9 +142,11 @@ def fallback_values(page: Page, fallback: Fallback, scope: LexborNode | None = N
                 if values and not many:
                     return values[:1]
         return values
-    nodes = page.css(fallback.target, scope)
-    if not many:
-        nodes = nodes[:1]
+    if many:
+        nodes = page.css(fallback.target, scope)
+    else:
+        first = page.css_first(fallback.target, scope)
+        nodes = [first] if first is not None else []
     if fallback.attribute:
         return [normalize_space(v) for n in nodes if (v := n.attributes.get(fallback.attribute))]
     return [text for n in nodes if (text := node_text(n))]
@@ -198,13 +208,13 @@ def read_related(page: Page, layout: Layout, site: Site) -> tuple[list[RelatedLi
     rule = layout.related
     if rule is None:
         return [], MISSING
-    container = page.css(rule.container)
-    if not container:
+    container = page.css_first(rule.container)
+    if container is None:
         return [], MISSING
     links: list[RelatedLink] = []
     seen: set[str] = set()
     formats = layout.dateline.formats
-    for item in page.css(rule.item, container[0]):
+    for item in page.css(rule.item, container):
         title = _first(page, rule.title, item)
         href = _first(page, rule.url, item)
         if not title or not href:
@@ -256,6 +266,9 @@ def read_body(page: Page, layout: Layout) -> tuple[list[str], list[str], str]:
         for container in containers:
             for node in page.css(strip, container):
                 node.decompose()
+            # <br> has no text: "<i>Bolen</i><br><i>Monterey</i>" must not read "BolenMonterey".
+            for line_break in page.css("br", container):
+                line_break.replace_with(" ")
         paragraphs = _paragraphs(page, containers, body)
         if paragraphs:
             return _summary(page, body, paragraphs), paragraphs, fallback.spec
@@ -311,11 +324,12 @@ def _summary(page: Page, body: BodyRule, paragraphs: list[str]) -> list[str]:
 
 def choose_layout(page: Page, site: Site) -> Layout:
     """A layout whose `when` marker matches wins; unmarked layouts are tried in order."""
-    candidates = [layout for layout in site.layouts if layout.when is None or page.css(layout.when)]
+    candidates = [layout for layout in site.layouts
+                  if layout.when is None or page.css_first(layout.when) is not None]
     for layout in candidates:
         if layout.when is not None:
             return layout
-        if any(page.css(f.target) for f in layout.body.containers if f.kind == "css"):
+        if any(page.css_first(f.target) is not None for f in layout.body.containers if f.kind == "css"):
             return layout
     return candidates[0] if candidates else site.layouts[0]
 

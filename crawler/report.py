@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from . import dates
 from .corpus import CorpusPage
 from .errors import UnknownSiteError
 from .extraction import extract_page
@@ -42,9 +43,15 @@ def evaluate(page: CorpusPage, registry: SiteRegistry) -> PageResult | None:
     date_ok = None
     if page.published is not None:
         got = article.dateline.published
-        date_ok = got is not None and datetime.fromisoformat(got) == page.published
+        date_ok = got is not None and datetime.fromisoformat(got) == _aware(page.published, site.timezone)
     body = score_body(article.body, "\n\n".join(page.paragraphs))
     return PageResult(page, site.name, article, body, title_ok, date_ok)
+
+
+def _aware(expected: datetime, timezone: str) -> datetime:
+    # Some corpus dates are naive (the publisher printed no offset): read them in the
+    # site's timezone, as extraction does, instead of never matching an aware value.
+    return expected if expected.tzinfo is not None else expected.replace(tzinfo=dates.zone(timezone))
 
 
 def _mark(flag: bool | None) -> str:
