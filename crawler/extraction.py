@@ -41,7 +41,9 @@ class Page:
         except Exception:  # lexbor refuses some inputs outright (e.g. embedded NULs)
             self.tree = LexborHTMLParser(_scrub(html))
         self._meta: dict[str, str] | None = None
+        self._meta_body_read = False
         self._jsonld: list[dict[str, Any]] | None = None
+        self._jsonld_body: list[dict[str, Any]] | None = None
 
     def css(self, selector: str, scope: LexborNode | None = None) -> list[LexborNode]:
         root = scope if scope is not None else self.tree
@@ -58,29 +60,46 @@ class Page:
         except Exception:
             return None
 
-    @property
-    def meta(self) -> dict[str, str]:
+    # <meta> and JSON-LD live mostly in <head>, which is small: read it first and the
+    # (large) <body> only when a lookup is not satisfied there.
+    def meta_value(self, name: str) -> str | None:
         if self._meta is None:
             self._meta = {}
-            for node in self.css("meta[content]"):
-                attrs = node.attributes
-                for key in ("property", "name", "itemprop"):
-                    name = attrs.get(key)
-                    if name and name not in self._meta:
-                        self._meta[name] = attrs.get("content") or ""
-        return self._meta
+            self._collect_meta(self.tree.head)
+        if name not in self._meta and not self._meta_body_read:
+            self._meta_body_read = True
+            self._collect_meta(self.tree.body)
+        return self._meta.get(name)
 
-    @property
-    def jsonld(self) -> list[dict[str, Any]]:
+    def _collect_meta(self, scope: LexborNode | None) -> None:
+        if scope is None:
+            return
+        for node in self.css("meta[content]", scope):
+            attrs = node.attributes
+            for key in ("property", "name", "itemprop"):
+                name = attrs.get(key)
+                if name and name not in self._meta:
+                    self._meta[name] = attrs.get("content") or ""
+
+    def jsonld_objects(self) -> Iterator[dict[str, Any]]:
         if self._jsonld is None:
-            self._jsonld = []
-            for node in self.css('script[type="application/ld+json"]'):
-                try:
-                    parsed = json.loads(node.text(deep=True, separator="", strip=True), strict=False)
-                except (ValueError, RecursionError):
-                    continue
-                self._jsonld.extend(_json_objects(parsed))
-        return self._jsonld
+            self._jsonld = self._parse_jsonld(self.tree.head)
+        yield from self._jsonld
+        if self._jsonld_body is None:
+            self._jsonld_body = self._parse_jsonld(self.tree.body)
+        yield from self._jsonld_body
+
+    def _parse_jsonld(self, scope: LexborNode | None) -> list[dict[str, Any]]:
+        objects: list[dict[str, Any]] = []
+        if scope is None:
+            return objects
+        for node in self.css('script[type="application/ld+json"]', scope):
+            try:
+                parsed = json.loads(node.text(deep=True, separator="", strip=True), strict=False)
+            except (ValueError, RecursionError):
+                continue
+            objects.extend(_json_objects(parsed))
+        return objects
 
 
 def _scrub(html: str) -> str:
@@ -131,12 +150,12 @@ def fallback_values(page: Page, fallback: Fallback, scope: LexborNode | None = N
                     many: bool = False) -> list[str]:
     """The values one fallback yields: the first only, unless `many`."""
     if fallback.kind == "meta":
-        value = page.meta.get(fallback.target)
+        value = page.meta_value(fallback.target)
         return [normalize_space(value)] if value else []
     if fallback.kind == "jsonld":
         type_name, path = fallback.jsonld_path
         values: list[str] = []
-        for obj in page.jsonld:
+        for obj in page.jsonld_objects():
             if _type_matches(obj, type_name):
                 values.extend(v for v in map(_as_text, _walk(obj, path)) if v)
                 if values and not many:
