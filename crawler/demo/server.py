@@ -14,9 +14,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
-from .site import DemoSite, SITE_CSS
+from .site import SITE_CSS, DemoSite
 
 # The smallest valid PNG (1x1, transparent), so image requests look real.
 TINY_PNG = bytes.fromhex(
@@ -124,7 +125,7 @@ class DemoServer:
         compiled = re.compile(pattern)
         return [record for record in self.requests if compiled.search(record.path)]
 
-    def start(self) -> "DemoServer":
+    def start(self) -> DemoServer:
         self._stopping.clear()
         self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -144,7 +145,7 @@ class DemoServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "DemoServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

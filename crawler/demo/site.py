@@ -16,9 +16,9 @@ import json
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-FIRST_PUBLISHED = datetime(2025, 1, 6, 6, 0, tzinfo=timezone.utc)
+FIRST_PUBLISHED = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
 PUBLISHING_INTERVAL = timedelta(minutes=97)  # not a divisor of a day: times vary
 OFFSITE_URL = "http://offsite.invalid/news/politics/1-elsewhere"
 PRIVATE_ID_OFFSET = 900_000  # private drafts get ids no public article uses
