@@ -207,17 +207,18 @@ def read_list(page: Page, rule: FieldRule) -> tuple[list[str], str]:
 
 
 def read_dateline(page: Page, layout: Layout, site: Site) -> tuple[Dateline, str]:
+    """The dateline as printed; `clean`/`pattern` only shape the text handed to the parser."""
     rule = layout.dateline
     first: tuple[str, str] | None = None
     for fallback in rule.rule.fallbacks:
-        for raw in fallback_values(page, fallback):
-            text = _refine(raw, rule.rule)
+        for printed in fallback_values(page, fallback):
+            text = _refine(printed, rule.rule)
             if not text:
                 continue
             published = dates.parse_date(text, rule.formats, site.timezone, site.language)
             if published is not None:
-                return Dateline(text, published.isoformat()), fallback.spec
-            first = first or (text, fallback.spec)
+                return Dateline(printed, published.isoformat()), fallback.spec
+            first = first or (printed, fallback.spec)
     if first:
         return Dateline(first[0], None), first[1]
     return Dateline(), MISSING
