@@ -12,9 +12,9 @@ import json
 import os
 import string
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .errors import ConfigError
 from .settings import OUTPUT_TEMPLATE
@@ -27,7 +27,7 @@ class JsonlWriter:
     """Appends records to the file named by `template` ({site}, {date} = UTC YYYY-MM-DD)."""
 
     def __init__(self, template: str = OUTPUT_TEMPLATE,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.template = template
         self.root = _template_root(template).resolve()
         self._clock = clock
@@ -37,7 +37,7 @@ class JsonlWriter:
         """Where a record of `site` written now goes. Refuses a path outside the output root."""
         if not site or site in (".", "..") or "/" in site or "\\" in site or "\0" in site:
             raise ValueError(f"site name {site!r} cannot be part of an output path")
-        day = self._clock().astimezone(timezone.utc).strftime("%Y-%m-%d")
+        day = self._clock().astimezone(UTC).strftime("%Y-%m-%d")
         path = Path(self.template.format(site=site, date=day))
         if not path.resolve().is_relative_to(self.root):
             raise ValueError(f"output path {path} for site {site!r} escapes the output root {self.root}")
@@ -64,7 +64,7 @@ class JsonlWriter:
             os.close(fd)
         self._fds.clear()
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -122,7 +122,7 @@ def _template_root(template: str) -> Path:
     unknown = fields - TEMPLATE_FIELDS
     if unknown:
         raise ConfigError("--out", template,
-                          f"unknown placeholder {{{sorted(unknown)[0]}}}; use {{site}} and {{date}}")
+                          f"unknown placeholder {{{min(unknown)}}}; use {{site}} and {{date}}")
     fixed = template.split("{", 1)[0]
     if fixed.endswith(("/", os.sep)):
         return Path(fixed)

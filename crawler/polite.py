@@ -9,19 +9,25 @@ down for a struggling host and to honour Retry-After.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from protego import Protego
 
-from .settings import (DEFAULT_POLITENESS, EASE_BACK_FACTOR, SLOWDOWN_FACTOR, USER_AGENT,
-                       PolitenessSettings)
+from .settings import (
+    DEFAULT_POLITENESS,
+    EASE_BACK_FACTOR,
+    SLOWDOWN_FACTOR,
+    USER_AGENT,
+    PolitenessSettings,
+)
 from .urls import canonical_url, is_fetchable
 
 RETRY_AFTER_STATUSES = (429, 503)
@@ -41,14 +47,14 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     else:
-        return seconds if seconds >= 0 and seconds == seconds else None  # rejects NaN too
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if moment.tzinfo is None:  # HTTP dates are GMT; a date without a zone is read as UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def is_trouble(status: int | None, elapsed: float, settings: PolitenessSettings) -> bool:
@@ -219,7 +225,7 @@ class RobotsCache:
         robots_url = origin + "/robots.txt"
         try:
             status, text = await asyncio.wait_for(self._fetch_text(robots_url), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return RobotsRules(None, False, f"{robots_url} timed out: everything disallowed this run")
         except Exception as error:  # noqa: BLE001 - any failure to reach it means the same
             return RobotsRules(None, False, f"{robots_url} unreachable ({type(error).__name__}: "

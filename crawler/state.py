@@ -14,8 +14,9 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 from .errors import LockHeldError
 
@@ -110,7 +111,7 @@ class CrawlState:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "CrawlState":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -162,7 +163,7 @@ def _read_pid(fd: int) -> int | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _iso(moment: datetime | str) -> str:

@@ -2,9 +2,10 @@
 and robots.txt fetched from a real HTTP server on 127.0.0.1."""
 
 import asyncio
+import itertools
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,9 +26,9 @@ def test_retry_after_in_seconds(header, seconds):
 
 
 def test_retry_after_as_an_http_date():
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 28 <= parse_retry_after(later) <= 30
-    earlier = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), usegmt=True)
+    earlier = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
     assert parse_retry_after(earlier) == 0.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
@@ -54,7 +55,7 @@ async def timed_requests(pacer, host, count, crawl_delay=None, hold=0.0):
 
 
 def gaps(starts):
-    return [b - a for a, b in zip(starts, starts[1:])]
+    return [b - a for a, b in itertools.pairwise(starts)]
 
 
 def test_requests_to_one_host_start_at_least_min_delay_apart_plus_bounded_jitter():
@@ -83,7 +84,7 @@ def test_per_host_concurrency_limits_requests_in_flight():
         pacer = HostPacer(settings(concurrency=limit))
         in_flight = peak = 0
 
-        async def request():
+        async def request(pacer=pacer):
             nonlocal in_flight, peak
             async with pacer.slot("a.example"):
                 in_flight += 1

@@ -116,9 +116,8 @@ def test_a_second_lock_on_the_same_state_fails_at_once(tmp_path):
     with run_lock(state_path) as lock_file:
         assert lock_file == lock_path_for(state_path) == tmp_path / "state.sqlite.lock"
         started = time.monotonic()
-        with pytest.raises(LockHeldError) as raised:
-            with run_lock(state_path):
-                pass
+        with pytest.raises(LockHeldError) as raised, run_lock(state_path):
+            pass
         assert time.monotonic() - started < 1
         assert str(state_path) in str(raised.value)
         assert f"process {os.getpid()}" in str(raised.value)
@@ -141,9 +140,9 @@ def test_lock_held_by_another_process_names_it_and_dies_with_it(tmp_path):
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(LockHeldError, match=f"process {holder.pid} holds the lock"):
-            with run_lock(state_path):
-                pass
+        with (pytest.raises(LockHeldError, match=f"process {holder.pid} holds the lock"),
+              run_lock(state_path)):
+            pass
     finally:
         holder.send_signal(signal.SIGKILL)  # a killed holder must not leave a stale lock
         holder.wait(timeout=5)
