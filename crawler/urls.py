@@ -26,8 +26,9 @@ def is_fetchable(url: str) -> bool:
     """True for an absolute http(s) URL with a host; False for mailto:, javascript:, data:..."""
     try:
         parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises on a port out of range, which canonical_url cannot take
         return parts.scheme.lower() in FETCHABLE_SCHEMES and bool(parts.hostname)
-    except ValueError:  # e.g. a malformed IPv6 literal or port
+    except ValueError:  # a malformed IPv6 literal or port
         return False
 
 

@@ -57,6 +57,8 @@ def test_foreign_or_unusable_canonical_link_is_ignored(link):
     ("/relative/path", False),
     ("http://", False),
     ("http://[::1", False),
+    ("http://example.com:99999/a", False),
+    ("http://example.com:port/a", False),
 ])
 def test_only_absolute_http_and_https_urls_are_fetchable(url, expected):
     assert is_fetchable(url) is expected
@@ -81,3 +83,12 @@ def test_a_domain_with_a_port_matches_only_that_port():
     assert in_domains("http://127.0.0.1:8765/a", ("127.0.0.1:8765",))
     assert not in_domains("http://127.0.0.1:9999/a", ("127.0.0.1:8765",))
     assert in_domains("http://127.0.0.1:9999/a", ("127.0.0.1",))
+
+
+def test_every_fetchable_url_has_a_canonical_form():
+    hrefs = ["http://example.com:99999/a", "http://[::1]:8080/a#x", "https://[::1", "http://ex ample.com/",
+             "http://example.com/%zz?utm_source=&a=%", "https://example.com?&&utm_x=1&&b"]
+    for href in filter(is_fetchable, hrefs):
+        assert is_fetchable(canonical_url(href))
+    assert canonical_url("http://[::1]:8080/a#x") == "http://[::1]:8080/a"
+    assert canonical_url("https://example.com?&&utm_x=1&&b") == "https://example.com/?b"
