@@ -17,6 +17,7 @@ Network errors, timeouts, 5xx, 408 and 429 are retried with tenacity; other 4xx 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import re
 import shutil
@@ -47,6 +48,10 @@ MAX_REDIRECTS = 10
 SELECTOR_WAIT = 5.0  # seconds to wait for the key selector after DOMContentLoaded
 ROBOTS_TIMEOUT = 15.0
 BLOCKED_BY_CLIENT = "ERR_BLOCKED_BY_CLIENT"
+# One round trip for the common case: the key element is already in the DOMContentLoaded
+# document, so its HTML comes back at once; null means "wait for the selector first".
+HTML_WHEN_READY = ("selector => (!selector || document.querySelector(selector))"
+                   " ? '<!DOCTYPE html>' + document.documentElement.outerHTML : null")
 
 
 def find_chromium() -> str | None:
@@ -105,6 +110,18 @@ def check_target(url: str, domains: tuple[str, ...], asked: str) -> None:
         raise OffDomainError(asked, f"not an http(s) URL: {url}")
     if not in_domains(url, domains):
         raise OffDomainError(asked, f"outside the site's domains: {url}")
+
+
+def is_private_host(host: str) -> bool:
+    """localhost, or an IP literal that is loopback, private or link-local. Names are not
+    resolved: the domains list already limits the crawl to names the site file trusts."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 _CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
@@ -189,6 +206,8 @@ class Fetcher:
                     crawl_delay: float | None = None) -> FetchResult:
         """Fetch `url` for `site`, paced and retried. Raises FetchError after the last attempt."""
         check_target(url, site.domains, url)
+        if not site.crawl.allow_private and is_private_host(host_of(url)):
+            raise OffDomainError(url, "a loopback or private address; set crawl.allow_private = true")
         render = render or site.crawl.render
         attempts = 0
         retrying = AsyncRetrying(
@@ -384,14 +403,15 @@ class Fetcher:
             check_target(request.url, site.domains, url)
             request = request.redirected_from
         headers = response.headers
-        if 200 <= response.status < 300 and wait_for:
-            try:
-                await page.wait_for_selector(wait_for, state="attached",
-                                             timeout=min(SELECTOR_WAIT, settings.timeout) * 1000)
-            except PlaywrightTimeout:
-                pass  # extraction will report the missing field; the page itself is fine
         try:
-            html = await page.content()
+            html = await page.evaluate(HTML_WHEN_READY, wait_for if response.ok else None)
+            if html is None:  # the key element is drawn by a script: give it a moment
+                try:
+                    await page.wait_for_selector(wait_for, state="attached",
+                                                 timeout=min(SELECTOR_WAIT, settings.timeout) * 1000)
+                except PlaywrightTimeout:
+                    pass  # extraction will report the missing field; the page itself is fine
+                html = await page.content()
         except PlaywrightError as exc:
             raise FetchError(url, _network_reason(exc), retryable=True) from None
         check_target(page.url, site.domains, url)  # a script may have navigated away

@@ -1,0 +1,441 @@
+"""The crawl loop: sections -> article links -> new articles -> extract -> JSON line -> state.
+
+For each site, a discoverer walks the sections (following "next page" up to max_pages, and
+stopping early at a page of nothing but seen articles) and queues article URLs that are new,
+in the site's domains, matching its article pattern and allowed by robots.txt. Workers (as
+many as the site's per-host concurrency) fetch and extract them meanwhile. All sites run at
+once, so pages of different hosts are in flight together; each host is paced by its own
+HostPacer.
+
+An article's line is written (and fsynced) before it is marked done, so a crash can only
+cause a re-fetch; `reconcile` at start-up marks lines written just before a crash as done,
+so the re-fetch never duplicates them either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .extraction import Page, absolute_url, extract_page, fallback_values
+from .fetch import FetchError, FetchResult, Fetcher
+from .output import JsonlWriter
+from .polite import HostPacer, RobotsCache
+from .progress import Progress
+from .record import MISSING
+from .settings import DEFAULT_POLITENESS, OUTPUT_TEMPLATE, STATE_FILE_NAME, USER_AGENT, PolitenessSettings
+from .sites import Site
+from .state import CrawlState, run_lock
+from .urls import canonical_url, host_of, in_domains, is_fetchable
+
+RECONCILE_TAIL_BYTES = 1024 * 1024  # lines written just before a crash sit at a file's end
+MATCH_FIELDS = ("title", "dateline", "body", "authors", "source", "related", "section")
+
+
+# ------------------------------------------------------------------ the summary
+
+@dataclass
+class SiteSummary:
+    site: str
+    sections: int = 0
+    pages: int = 0  # section pages fetched
+    pages_failed: int = 0
+    new: int = 0
+    seen: int = 0  # article links found that an earlier run already wrote
+    failed: int = 0
+    retries: int = 0
+    robots_skips: int = 0
+    matched: dict[str, int] = field(default_factory=dict)  # field -> articles where it matched
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def match_share(self) -> dict[str, float]:
+        """Per field, the share of this run's new articles where the selector matched."""
+        if not self.new:
+            return {}
+        return {name: round(self.matched.get(name, 0) / self.new, 3) for name in MATCH_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values.pop("matched")
+        values["match_share"] = self.match_share()
+        return values
+
+
+@dataclass
+class CrawlSummary:
+    sites: list[SiteSummary] = field(default_factory=list)
+    elapsed: float = 0.0
+    stopped: bool = False  # ended early by a signal (the article in flight was finished)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(site, name) for site in self.sites)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.total("failed") or self.total("pages_failed"))
+
+    def to_dict(self) -> dict[str, Any]:
+        totals = {name: self.total(name) for name in
+                  ("sections", "pages", "pages_failed", "new", "seen", "failed", "retries", "robots_skips")}
+        return {"elapsed_seconds": round(self.elapsed, 2), "stopped": self.stopped, "totals": totals,
+                "sites": {site.site: site.to_dict() for site in self.sites}}
+
+    def format_table(self) -> str:
+        columns = ("sections", "pages", "new", "seen", "failed", "retries", "robots_skips")
+        header = ["site", *columns]
+        rows = [[site.site, *(str(getattr(site, c)) for c in columns)] for site in self.sites]
+        rows.append(["total", *(str(self.total(c)) for c in columns)])
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                           enumerate(zip(row, widths))) for row in [header, *rows]]
+        for site in self.sites:
+            share = site.match_share()
+            if share:
+                lines.append(f"{site.site} selector matches: " +
+                             ", ".join(f"{name} {value:.0%}" for name, value in share.items()))
+            for failure in site.failures[:10]:
+                lines.append(f"  failed {failure['url']}: {failure['reason']}")
+            if len(site.failures) > 10:
+                lines.append(f"  ... and {len(site.failures) - 10} more failures")
+        lines.append(f"{self.elapsed:.1f}s" + ("  (stopped early by a signal)" if self.stopped else ""))
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ helpers
+
+def site_politeness(site: Site, overrides: dict[str, Any] | None = None) -> PolitenessSettings:
+    """Defaults, then the site's [crawl.politeness], then the command line."""
+    return DEFAULT_POLITENESS.merged(**asdict(site.crawl.politeness)).merged(**(overrides or {}))
+
+
+def default_state_path(out_template: str) -> Path:
+    """The state lives beside the output: in the template's fixed leading folder."""
+    return JsonlWriter(out_template).root / STATE_FILE_NAME
+
+
+def section_selector(site: Site) -> str:
+    """What a section page must show before its links are read (lists may be drawn by JS)."""
+    return site.crawl.wait_for or site.crawl.links
+
+
+def article_selector(site: Site) -> str | None:
+    """What an article page must show before it is read: its first body container."""
+    for layout in site.layouts:
+        for container in layout.body.containers:
+            if container.kind == "css":
+                return container.target
+    return None
+
+
+def reconcile(writer: JsonlWriter, state: CrawlState, site: Site) -> int:
+    """Mark done every article whose line reached the output but not the state (a crash
+    between the two). Looks at the tail of today's and yesterday's files. Returns the count."""
+    now = datetime.now(timezone.utc)
+    marked = 0
+    for moment in (now - timedelta(days=1), now):
+        path = JsonlWriter(writer.template, clock=lambda moment=moment: moment).path_for(site.name)
+        for record in _tail_records(path):
+            url = record.get("url")
+            if record.get("site") == site.name and isinstance(url, str) and not state.is_seen(url):
+                state.mark_done(url, site.name, record.get("content_hash") or "",
+                                record.get("fetched_at"))
+                marked += 1
+    return marked
+
+
+def _tail_records(path: Path) -> list[dict[str, Any]]:
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - RECONCILE_TAIL_BYTES))
+            tail = handle.read()
+    except FileNotFoundError:
+        return []
+    lines = tail.split(b"\n")
+    if size > RECONCILE_TAIL_BYTES:
+        lines = lines[1:]  # the first one is cut
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line; the writer's repair removes it
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _Budget:
+    """--max-articles, shared by every site of the run."""
+
+    def __init__(self, limit: int | None):
+        self.left = limit
+
+    def take(self) -> bool:
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+    @property
+    def spent(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+
+# ------------------------------------------------------------------ one site
+
+@dataclass
+class _Run:
+    """What every site of one crawl shares."""
+
+    fetcher: Fetcher
+    state: CrawlState
+    writer: JsonlWriter
+    progress: Progress
+    budget: _Budget
+    stop: asyncio.Event
+    user_agent: str
+
+
+class SiteCrawl:
+    def __init__(self, site: Site, run: _Run, *, sections: dict[str, str], settings: PolitenessSettings,
+                 render: str, max_pages: int):
+        self.site, self.run = site, run
+        self.sections, self.settings, self.render, self.max_pages = sections, settings, render, max_pages
+        self.summary = SiteSummary(site.name)
+        self.pacer = HostPacer(settings)
+        self.robots = RobotsCache(self._robots_text, run.user_agent)
+        self.queue: asyncio.Queue[tuple[str, str | None] | None] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.counted_seen: set[str] = set()
+        self.robots_skipped: set[str] = set()
+        self.article_wait = article_selector(site)
+        self.section_wait = section_selector(site)
+
+    async def _robots_text(self, url: str) -> tuple[int, str]:
+        async with self.pacer.slot(host_of(url)):
+            return await self.run.fetcher.fetch_text(url)
+
+    async def fetch(self, url: str, wait_for: str | None) -> FetchResult:
+        await self.robots.allowed(url)  # loads robots.txt (and its Crawl-delay) for the host first
+        return await self.run.fetcher.fetch(
+            url, self.site, pacer=self.pacer, settings=self.settings, render=self.render,
+            wait_for=wait_for, crawl_delay=self.robots.crawl_delay(host_of(url)))
+
+    async def crawl(self) -> SiteSummary:
+        workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.settings.concurrency))]
+        try:
+            for name, url in self.sections.items():
+                if self.run.stop.is_set() or self.run.budget.spent:
+                    break
+                await self._crawl_section(name, url)
+            # Articles that failed in an earlier run are tried again, last.
+            self._enqueue([(url, None) for url in self.run.state.failed_urls(self.site.name)])
+        finally:
+            for _ in workers:
+                self.queue.put_nowait(None)
+            await asyncio.gather(*workers)
+        return self.summary
+
+    # -------------------------------------------------------------- sections
+
+    async def _crawl_section(self, name: str, url: str) -> None:
+        self.summary.sections += 1
+        visited: set[str] = set()
+        page_url: str | None = canonical_url(url)
+        for number in range(1, self.max_pages + 1):
+            if page_url is None or page_url in visited or self.run.stop.is_set():
+                return
+            visited.add(page_url)
+            if not await self._allowed(page_url):
+                self.run.progress.note(f"{self.site.name}: robots.txt disallows section page {page_url}")
+                return
+            try:
+                result = await self.fetch(page_url, self.section_wait)
+            except FetchError as exc:
+                self.summary.pages_failed += 1
+                self.summary.retries += exc.attempts - 1
+                self.summary.failures.append({"url": page_url, "reason": f"section page: {exc.reason}"})
+                self.run.progress.note(f"{self.site.name}: section {name} page {number} failed: {exc.reason}")
+                return
+            self.summary.pages += 1
+            self.summary.retries += result.attempts - 1
+            page = Page(result.html, result.final_url)
+            links = self.article_links(page, result.final_url)
+            allowed = [link for link in links if await self._allowed(link)]
+            fresh = []
+            for link in allowed:
+                if self.run.state.is_seen(link):
+                    if link not in self.counted_seen:
+                        self.counted_seen.add(link)
+                        self.summary.seen += 1
+                elif link not in self.queued:
+                    fresh.append((link, name))
+            self.run.progress.page(self.site.name, name, number, page_url, len(fresh))
+            self._enqueue(fresh)
+            if not allowed or all(self.run.state.is_seen(link) for link in allowed):
+                return  # nothing here we have not written before: older pages are seen too
+            page_url = self.next_page(page, result.final_url)
+
+    def article_links(self, page: Page, base: str) -> list[str]:
+        """Canonical article URLs of a section page, in page order, without repeats."""
+        links: list[str] = []
+        for node in page.css(self.site.crawl.links):
+            href = node.attributes.get("href")
+            if href is None:  # the selector named a container: take its first link
+                inner = page.css("a[href]", node)
+                href = inner[0].attributes.get("href") if inner else None
+            url = absolute_url(base, href or "")
+            if url is None or not is_fetchable(url) or not in_domains(url, self.site.domains):
+                continue
+            pattern = self.site.crawl.article_url
+            if pattern is not None and not pattern.search(url):
+                continue
+            url = canonical_url(url)
+            if url not in links:
+                links.append(url)
+        return links
+
+    def next_page(self, page: Page, base: str) -> str | None:
+        for fallback in self.site.crawl.next_page:
+            for value in fallback_values(page, fallback):
+                url = absolute_url(base, value)
+                if url and in_domains(url, self.site.domains):
+                    return canonical_url(url)
+        return None
+
+    async def _allowed(self, url: str) -> bool:
+        if await self.robots.allowed(url):
+            return True
+        if url not in self.robots_skipped:
+            self.robots_skipped.add(url)
+            self.summary.robots_skips += 1
+        return False
+
+    def _enqueue(self, items: list[tuple[str, str | None]]) -> None:
+        added = 0
+        for url, section in items:
+            if url not in self.queued:
+                self.queued.add(url)
+                self.queue.put_nowait((url, section))
+                added += 1
+        if added:
+            self.run.progress.queued(self.site.name, added)
+
+    # -------------------------------------------------------------- articles
+
+    async def _worker(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                return
+            if self.run.stop.is_set() or not self.run.budget.take():
+                continue  # drain the queue without fetching
+            await self._crawl_article(*item)
+
+    async def _crawl_article(self, url: str, section: str | None) -> None:
+        state, name = self.run.state, self.site.name
+        if not await self._allowed(url):  # a failed URL from an earlier run, now disallowed
+            return
+        try:
+            result = await self.fetch(url, self.article_wait)
+        except FetchError as exc:
+            self.summary.retries += exc.attempts - 1
+            self.summary.failed += 1
+            self.summary.failures.append({"url": url, "reason": exc.reason})
+            state.record_failure(url, name, exc.reason)
+            self.run.progress.article(name, url, "failed", exc.reason)
+            return
+        self.summary.retries += result.attempts - 1
+        fetched_at = _now_iso()
+        page = Page(result.html, result.final_url)
+        canonical_links = page.css('link[rel="canonical"]')
+        key = canonical_url(result.final_url,
+                            canonical_links[0].attributes.get("href") if canonical_links else None)
+        article = extract_page(result.html, key, self.site, fetched_at=fetched_at)
+        if key != url and state.is_seen(key):  # another spelling of an article already written
+            state.mark_done(url, name, article.content_hash, fetched_at)
+            self.summary.seen += 1
+            self.run.progress.article(name, url, "seen", f"same as {key}")
+            return
+        if section is not None:
+            article.section = section
+        self.run.writer.write(article.to_dict())  # durable first ...
+        state.mark_done(key, name, article.content_hash, fetched_at)  # ... then seen
+        if key != url:
+            state.mark_done(url, name, article.content_hash, fetched_at)
+        self.summary.new += 1
+        for field_name in MATCH_FIELDS:
+            if article.provenance.get(field_name, MISSING) != MISSING:
+                self.summary.matched[field_name] = self.summary.matched.get(field_name, 0) + 1
+        self.run.progress.article(name, key, "new")
+
+
+# ------------------------------------------------------------------ the whole crawl
+
+async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
+                state_path: Path | str | None = None, max_articles: int | None = None,
+                max_pages: int | None = None, politeness_overrides: dict[str, Any] | None = None,
+                sections_override: dict[str, dict[str, str]] | None = None,
+                render_override: str | None = None, progress: Progress | None = None,
+                stop_event: asyncio.Event | None = None, user_agent: str = USER_AGENT,
+                fetcher: Fetcher | None = None) -> CrawlSummary:
+    """Crawl `sites` once. Raises LockHeldError when another run holds the state's lock.
+
+    `sections_override` replaces a site's sections ({site: {name: url}}); `render_override`
+    forces "browser" or "http" for every site; `stop_event`, once set, lets the articles in
+    flight finish and fetches nothing more. A `fetcher` may be shared between runs.
+    """
+    started = asyncio.get_running_loop().time()
+    writer = JsonlWriter(out_template)
+    state_path = Path(state_path) if state_path is not None else default_state_path(out_template)
+    stop = stop_event or asyncio.Event()
+    progress = progress or Progress()
+    summary = CrawlSummary()
+    with run_lock(state_path), CrawlState(state_path) as state:
+        try:
+            for site in sites:
+                reconcile(writer, state, site)
+            own_fetcher = fetcher is None
+            fetcher = fetcher or Fetcher(user_agent=user_agent)
+            if own_fetcher:
+                await fetcher.__aenter__()
+            try:
+                run = _Run(fetcher, state, writer, progress, _Budget(max_articles), stop, user_agent)
+                crawls = [SiteCrawl(site, run,
+                                    sections=(sections_override or {}).get(site.name, site.crawl.sections),
+                                    settings=site_politeness(site, politeness_overrides),
+                                    render=render_override or site.crawl.render,
+                                    max_pages=max_pages or site.crawl.max_pages)
+                          for site in sites]
+                summary.sites = list(await asyncio.gather(*(c.crawl() for c in crawls)))
+            finally:
+                if own_fetcher:
+                    await fetcher.close()
+        finally:
+            writer.close()
+            progress.close()
+    summary.stopped = stop.is_set()
+    summary.elapsed = asyncio.get_running_loop().time() - started
+    return summary
+
+
+def run_crawl(sites: list[Site], **options: Any) -> CrawlSummary:
+    """`crawl` for callers without an event loop (the demo, scripts)."""
+    return asyncio.run(crawl(sites, **options))
+
+
+def print_summary(summary: CrawlSummary, stream=None) -> None:
+    print(summary.format_table(), file=stream or sys.stdout)

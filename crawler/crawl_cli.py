@@ -1,0 +1,252 @@
+"""`newscrawl crawl` and `newscrawl demo-site`: arguments, the --every loop, signals, exit codes.
+
+Exit codes (as cli.py): 0 success, or stopped by SIGTERM/SIGINT; 1 some articles or section
+pages failed (they are retried next run); 2 configuration error; 3 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from . import selectors_dir
+from .errors import ConfigError
+from .settings import OUTPUT_TEMPLATE, USER_AGENT
+
+EXIT_OK, EXIT_PARTIAL = 0, 1
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def add_commands(commands, selectors_option) -> None:
+    crawl = commands.add_parser(
+        "crawl", help="crawl site sections into JSON lines (politely, incrementally)",
+        description="Visit each site's sections, find articles not seen before, extract them and "
+        "append one JSON line each. Exit codes: 0 ok (or stopped by a signal), 1 some articles "
+        "failed (retried next run), 2 configuration error, 3 another crawl holds the lock.")
+    crawl.add_argument("--site", action="append", metavar="NAME",
+                       help="crawl only this site (repeatable; default: every site)")
+    selectors_option(crawl)
+    crawl.add_argument("--out", metavar="TEMPLATE", default=OUTPUT_TEMPLATE,
+                       help="output path template with {site} and {date} (default: %(default)s)")
+    crawl.add_argument("--state", metavar="PATH",
+                       help="SQLite state file (default: state.sqlite beside the output)")
+    crawl.add_argument("--max-articles", type=_positive_int, metavar="N",
+                       help="fetch at most N articles this run")
+    crawl.add_argument("--max-pages", type=_positive_int, metavar="N",
+                       help="section pages to follow per section (default: the site's max_pages)")
+    crawl.add_argument("--render", choices=("browser", "http"),
+                       help="force browser or http fetching for every site")
+    crawl.add_argument("--min-delay", type=_non_negative, metavar="SECONDS",
+                       help="minimum delay between two requests to one host (default 1.0)")
+    crawl.add_argument("--jitter", type=_non_negative, metavar="SECONDS",
+                       help="plus a random 0..SECONDS (default 0.5)")
+    crawl.add_argument("--concurrency", type=_positive_int, metavar="N",
+                       help="requests in flight per host (default 1)")
+    crawl.add_argument("--user-agent-contact", metavar="URL",
+                       help="a contact URL or e-mail added to the User-Agent")
+    crawl.add_argument("--every", metavar="INTERVAL",
+                       help="keep running: an interval (30m, 1h, 1h30m) or a cron expression "
+                       "('*/30 * * * *'); SIGTERM/SIGINT finish the article in flight and exit 0")
+    crawl.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON here")
+    crawl.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress and no summary table (the exit code still tells)")
+    crawl.set_defaults(run=cmd_crawl)
+
+    demo = commands.add_parser("demo-site", help="serve the built-in demo news site on 127.0.0.1",
+                               description="Serve the synthetic demo news site (JS-rendered, "
+                               "paginated sections; robots.txt) until Ctrl-C.")
+    demo.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    demo.add_argument("--articles", type=_positive_int, default=60,
+                      help="number of articles (default: %(default)s)")
+    demo.set_defaults(run=cmd_demo_site)
+
+
+def cmd_demo_site(args) -> int:
+    from .demo.server import serve_forever
+
+    serve_forever(port=args.port, articles=args.articles)
+    return EXIT_OK
+
+
+def cmd_crawl(args) -> int:
+    from .sites import load_registry
+
+    registry = load_registry(args.selectors or selectors_dir())
+    sites = [registry.by_name(name) for name in args.site] if args.site else list(registry.sites.values())
+    sites = [site for site in sites if site.crawl.sections]
+    if not sites:
+        raise ConfigError(str(args.selectors or selectors_dir()), "crawl.sections",
+                          "no selected site lists any sections to crawl")
+    schedule = parse_schedule(args.every) if args.every else None
+    return asyncio.run(_crawl_until_done(sites, args, schedule))
+
+
+async def _crawl_until_done(sites, args, schedule: "Schedule | None") -> int:
+    from .crawl import crawl
+    from .progress import make_progress
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    overrides = {"min_delay": args.min_delay, "jitter": args.jitter, "concurrency": args.concurrency}
+    while True:
+        summary = await crawl(
+            sites, out_template=args.out, state_path=args.state, max_articles=args.max_articles,
+            max_pages=args.max_pages, politeness_overrides=overrides, render_override=args.render,
+            progress=make_progress(args.quiet), stop_event=stop,
+            user_agent=user_agent_with(args.user_agent_contact))
+        if not args.quiet:
+            print(summary.format_table(), flush=True)
+        if args.summary_json:
+            path = Path(args.summary_json)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if stop.is_set():
+            return EXIT_OK  # asked to stop: what was in flight is written, nothing is lost
+        if schedule is None:
+            return EXIT_OK if summary.ok else EXIT_PARTIAL
+        wait = schedule.seconds_until_next(datetime.now())
+        if not args.quiet:
+            print(f"next run in {wait:.0f}s", flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+            return EXIT_OK
+        except asyncio.TimeoutError:
+            continue
+
+
+def user_agent_with(contact: str | None) -> str:
+    """The crawler's User-Agent, with the operator's contact inside its comment."""
+    if not contact:
+        return USER_AGENT
+    if USER_AGENT.endswith(")"):
+        return f"{USER_AGENT[:-1]}; {contact})"
+    return f"{USER_AGENT} ({contact})"
+
+
+# ------------------------------------------------------------------ --every
+
+class Schedule:
+    def seconds_until_next(self, now: datetime) -> float:
+        raise NotImplementedError
+
+
+@dataclass
+class Interval(Schedule):
+    """Run again `seconds` after the previous run ended."""
+
+    seconds: float
+
+    def seconds_until_next(self, now: datetime) -> float:
+        return self.seconds
+
+
+@dataclass
+class Cron(Schedule):
+    """A five-field cron expression (minute hour day-of-month month day-of-week), local time."""
+
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday
+    any_day: bool  # day-of-month was "*"
+    any_weekday: bool
+
+    def next_after(self, now: datetime) -> datetime:
+        moment = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        limit = moment + timedelta(days=366 * 5)
+        while moment < limit:
+            if moment.month not in self.months:
+                moment = (moment.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
+            elif not self._day_matches(moment):
+                moment = moment.replace(hour=0, minute=0) + timedelta(days=1)
+            elif moment.hour not in self.hours:
+                moment = moment.replace(minute=0) + timedelta(hours=1)
+            elif moment.minute not in self.minutes:
+                moment += timedelta(minutes=1)
+            else:
+                return moment
+        raise ConfigError("--every", "cron", "the expression never matches a date")
+
+    def _day_matches(self, moment: datetime) -> bool:
+        by_day = moment.day in self.days
+        by_weekday = (moment.isoweekday() % 7) in self.weekdays
+        if self.any_day and self.any_weekday:
+            return True
+        if self.any_day:
+            return by_weekday
+        if self.any_weekday:
+            return by_day
+        return by_day or by_weekday  # cron's rule when both are restricted
+
+    def seconds_until_next(self, now: datetime) -> float:
+        return max(0.0, (self.next_after(now) - now).total_seconds())
+
+
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12),
+               ("day-of-week", 0, 7))
+
+
+def parse_schedule(text: str) -> Schedule:
+    """'30m', '1h30m', '45s' -> Interval; five space-separated fields -> Cron."""
+    text = text.strip()
+    if DURATION_PART.fullmatch(text) or re.fullmatch(rf"(?:{DURATION_PART.pattern})+", text):
+        seconds = sum(float(n) * DURATION_UNITS[unit] for n, unit in DURATION_PART.findall(text))
+        if seconds <= 0:
+            raise ConfigError("--every", text, "the interval must be longer than 0")
+        return Interval(seconds)
+    fields = text.split()
+    if len(fields) != 5:
+        raise ConfigError("--every", text, "expected an interval like 30m or 1h, or a cron "
+                          "expression of five fields like '*/30 * * * *'")
+    values = [_cron_field(spec, name, low, high) for spec, (name, low, high) in zip(fields, CRON_FIELDS)]
+    weekdays = frozenset(day % 7 for day in values[4])
+    return Cron(values[0], values[1], values[2], values[3], weekdays,
+                any_day=fields[2] == "*", any_weekday=fields[4] == "*")
+
+
+def _cron_field(spec: str, name: str, low: int, high: int) -> frozenset[int]:
+    chosen: set[int] = set()
+    for part in spec.split(","):
+        found = re.fullmatch(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?", part)
+        if not found:
+            raise ConfigError("--every", name, f"cannot read {part!r}")
+        span, step = found.group(1), int(found.group(2) or 1)
+        if span == "*":
+            start, end = low, high
+        elif "-" in span:
+            start, end = map(int, span.split("-"))
+        else:
+            start = end = int(span)
+            if found.group(2):
+                end = high  # "5/15" means from 5 on, every 15
+        if not (low <= start <= end <= high) or step < 1:
+            raise ConfigError("--every", name, f"{part!r} is outside {low}-{high}")
+        chosen.update(range(start, end + 1, step))
+    return frozenset(chosen)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"  # argparse names the type in its error message
+_non_negative.__name__ = "non-negative number"
