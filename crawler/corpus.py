@@ -20,6 +20,7 @@ class CorpusPage:
     paragraphs: list[str]
     title: str | None = None  # None where the corpus gives no expectation
     published: datetime | None = None
+    strict: bool = False  # a publisher with hand-annotated pages: the tighter targets apply
 
 
 def corpus_dir() -> Path:
@@ -74,4 +75,10 @@ def eval_dev_pages(root: Path | None = None) -> list[CorpusPage]:
 
 
 def all_pages(root: Path | None = None) -> list[CorpusPage]:
-    return fundus_pages(root) + eval_dev_pages(root)
+    """Every corpus page; pages of the hand-annotated publishers are marked strict."""
+    annotated = eval_dev_pages(root)
+    strict_publishers = {page.publisher for page in annotated}
+    pages = fundus_pages(root) + annotated
+    for page in pages:
+        page.strict = page.publisher in strict_publishers
+    return pages

@@ -15,7 +15,12 @@ from .record import Article
 from .score import BodyScore, average, score_body
 from .sites import SiteRegistry
 
-BODY_F1_THRESHOLD = 0.99
+# Targets. Publishers with hand-annotated pages (fundus-eval-dev) are held to the strict
+# per-page ones; the rest of the corpus to the per-page floor plus corpus-wide shares.
+STRICT_BODY_F1 = 0.99  # per page, strict publishers; title and date must be exact too
+BODY_F1_FLOOR = 0.97  # per page, everyone else
+CORPUS_BODY_F1 = 0.99  # averaged over the corpus
+TITLE_DATE_SHARE = 0.98  # share of pages with the exact title, and with the exact date
 
 
 @dataclass
@@ -28,8 +33,15 @@ class PageResult:
     date_ok: bool | None
 
     @property
+    def body_threshold(self) -> float:
+        return STRICT_BODY_F1 if self.page.strict else BODY_F1_FLOOR
+
+    @property
     def passed(self) -> bool:
-        return self.body.f1 >= BODY_F1_THRESHOLD and self.title_ok is not False and self.date_ok is not False
+        """Per-page targets. Title and date misses of non-strict pages count against the
+        corpus-wide share instead."""
+        exact = not self.page.strict or (self.title_ok is not False and self.date_ok is not False)
+        return self.body.f1 >= self.body_threshold and exact
 
 
 def evaluate(page: CorpusPage, registry: SiteRegistry) -> PageResult | None:
@@ -64,12 +76,47 @@ def format_table(results: list[PageResult]) -> str:
         lines.append(f"{r.page.label[-44:]:<44} {r.site[:18]:<18} {_mark(r.title_ok):>5} "
                      f"{_mark(r.date_ok):>5} {r.body.precision:6.3f} {r.body.recall:6.3f} {r.body.f1:6.3f}"
                      + ("" if r.passed else "  <-"))
-    overall = average([r.body for r in results])
+    lines.append(summary_line(results))
+    return "\n".join(lines)
+
+
+@dataclass
+class CorpusFigures:
+    pages: int
+    body: BodyScore
+    titles_exact: int
+    titles_expected: int
+    dates_exact: int
+    dates_expected: int
+    below_threshold: int
+
+    @property
+    def title_share(self) -> float:
+        return self.titles_exact / self.titles_expected if self.titles_expected else 1.0
+
+    @property
+    def date_share(self) -> float:
+        return self.dates_exact / self.dates_expected if self.dates_expected else 1.0
+
+    @property
+    def met(self) -> bool:
+        return (self.below_threshold == 0 and self.body.f1 >= CORPUS_BODY_F1
+                and self.title_share >= TITLE_DATE_SHARE and self.date_share >= TITLE_DATE_SHARE)
+
+
+def corpus_figures(results: list[PageResult]) -> CorpusFigures:
     titled = [r for r in results if r.title_ok is not None]
     dated = [r for r in results if r.date_ok is not None]
-    lines.append(
-        f"corpus: {len(results)} pages, body P {overall.precision:.3f} R {overall.recall:.3f} "
-        f"F1 {overall.f1:.3f}; title {sum(bool(r.title_ok) for r in titled)}/{len(titled)}; "
-        f"date {sum(bool(r.date_ok) for r in dated)}/{len(dated)}; "
-        f"below threshold {sum(not r.passed for r in results)}")
-    return "\n".join(lines)
+    return CorpusFigures(
+        pages=len(results), body=average([r.body for r in results]),
+        titles_exact=sum(bool(r.title_ok) for r in titled), titles_expected=len(titled),
+        dates_exact=sum(bool(r.date_ok) for r in dated), dates_expected=len(dated),
+        below_threshold=sum(not r.passed for r in results))
+
+
+def summary_line(results: list[PageResult]) -> str:
+    f = corpus_figures(results)
+    return (f"corpus: {f.pages} pages, body P {f.body.precision:.3f} R {f.body.recall:.3f} "
+            f"F1 {f.body.f1:.3f}; title {f.titles_exact}/{f.titles_expected} ({f.title_share:.1%}); "
+            f"date {f.dates_exact}/{f.dates_expected} ({f.date_share:.1%}); "
+            f"below threshold {f.below_threshold}")
