@@ -17,11 +17,15 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 FIRST_PUBLISHED = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
 PUBLISHING_INTERVAL = timedelta(minutes=97)  # not a divisor of a day: times vary
 OFFSITE_URL = "http://offsite.invalid/news/politics/1-elsewhere"
-PRIVATE_ID_OFFSET = 900_000  # private drafts get ids no public article uses
+PRIVATE_ID_OFFSET = 900_000
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")  # private drafts get ids no public article uses
 
 PLACES = ("CAIRO", "BEIRUT", "AMMAN", "DUBAI", "RIYADH", "TUNIS", "RABAT", "DOHA", "MUSCAT",
           "KUWAIT CITY", "ALGIERS", "KHARTOUM")
@@ -82,8 +86,9 @@ class DemoArticle:
     @property
     def time_text(self) -> str:
         """The dateline's time, e.g. "14:05 GMT Monday 3 March 2025"."""
-        moment = self.published
-        return f"{moment:%H:%M} GMT {moment:%A} {moment.day} {moment:%B %Y}"
+        moment = self.published  # English names whatever the locale, as the site prints them
+        return (f"{moment.hour:02d}:{moment.minute:02d} GMT {WEEKDAYS[moment.weekday()]} "
+                f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}")
 
     @property
     def dateline_text(self) -> str:
@@ -146,10 +151,11 @@ class DemoSite:
 
     def related(self, article: DemoArticle) -> list[DemoArticle]:
         """Three other articles of the same section: the ones just before it, else after."""
-        ids = [i for i in self.article_ids(article.section) if i != article.id]
-        older = [i for i in ids if i < article.id][:3]
-        newer = sorted(i for i in ids if i > article.id)[: 3 - len(older)]
-        return [_make_article(i, article.section, False) for i in older + newer]
+        number = article.id - PRIVATE_ID_OFFSET if article.private else article.id
+        step = len(self.sections)
+        older = [i for i in (number - step * k for k in (1, 2, 3)) if i >= 1]
+        newer = [i for i in (number + step * k for k in (1, 2, 3)) if i <= self.article_count]
+        return [_make_article(i, article.section, False) for i in (older + newer)[:3]]
 
     def private_article(self, section: str) -> DemoArticle:
         """A draft under /private/ that looks like an article; robots.txt forbids it."""
@@ -228,7 +234,8 @@ class DemoSite:
             '<div class="share-box"><p>Share this article:</p><ul><li><a href="#">Facebook</a></li>'
             '<li><a href="#">X</a></li><li><a href="mailto:?subject=demo">E-mail</a></li></ul></div>')
         body_parts.extend(f"<p>{_e(text)}</p>" for text in paragraphs[2:4])
-        read_also = self.related(article)[:1]
+        related_articles = self.related(article)
+        read_also = related_articles[:1]
         if read_also:
             body_parts.append(f'<p class="read-also">Read also: <a href="{read_also[0].url}">'
                               f'{_e(read_also[0].title)}</a></p>')
@@ -239,7 +246,7 @@ class DemoSite:
         related = "".join(
             f'<li><a href="{other.url}">{_e(other.title)}</a> '
             f'<span class="rel-date">{_e(other.time_text)}</span></li>'
-            for other in self.related(article))
+            for other in related_articles)
         section_title = article.section.capitalize()
         return _page(
             article.title,
@@ -268,6 +275,7 @@ class DemoSite:
 # ------------------------------------------------------------ generation
 
 
+@lru_cache(maxsize=512)  # a page shows up to 12 articles; bounded so memory stays flat
 def _make_article(article_id: int, section: str, private: bool) -> DemoArticle:
     chooser = random.Random(f"demo-article-{article_id}")
     subject = chooser.choice(SUBJECTS.get(section, GENERIC_SUBJECTS))
