@@ -349,3 +349,20 @@ def test_chromium_renders_the_section_list_and_next_link_with_javascript(demo_si
         assert articles == {server.base_url + site.article(i).url for i in site.article_ids("politics")}
         api_calls = server.requests_for(r"^/api/section/politics")
         assert len(api_calls) == len(visited), "the list came from the script's API calls"
+
+
+# ---------------------------------------------------------------- make demo
+
+
+def test_make_demo_crawls_everything_once_then_nothing_new(tmp_path, capsys):
+    """`python -m crawler.demo.run` in http mode (the browser path is covered by test_crawl)."""
+    pytest.importorskip("crawler.crawl")
+    from crawler.demo.run import main
+
+    out = tmp_path / "out" / "{site}" / "{date}.jsonl"
+    code = main(["--port", "0", "--out", str(out), "--render", "http", "--min-delay", "0"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "60 lines, 60 distinct articles" in printed
+    assert "the second run fetched no article pages (the first fetched 60)" in printed
+    assert "0 under /private/" in printed
