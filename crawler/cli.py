@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -102,6 +103,90 @@ def cmd_selectors_report(args) -> int:
     return EXIT_OK if met else EXIT_PARTIAL
 
 
+def _wanted_from_args(args):
+    """The wanted text: a record / corpus expectation file, or --body/--title/--date."""
+    from datetime import datetime
+
+    from .infer import Wanted
+
+    title, published, paragraphs = args.title, args.date, []
+    if args.expected:
+        data = json.loads(Path(args.expected).read_text("utf-8"))
+        data = data.get("expected", data)  # corpus expectation files nest it
+        paragraphs = data.get("paragraphs") or data.get("body_paragraphs") or \
+            [p for p in str(data.get("body") or "").split("\n\n") if p.strip()]
+        title = title or data.get("title")
+        published = published or (data.get("dateline") or {}).get("published") or data.get("publishing_date")
+    if args.body:
+        paragraphs = [p for p in Path(args.body).read_text("utf-8").split("\n\n") if p.strip()]
+    if not paragraphs:
+        raise ConfigError("--body", "(input)", "no wanted body text: pass --expected RECORD.json or --body TEXTFILE")
+    moment = None
+    if published:
+        try:
+            moment = datetime.fromisoformat(str(published))
+        except ValueError:
+            raise ConfigError("--date", "(input)", f"{published!r} is not an ISO 8601 date") from None
+    return Wanted(paragraphs=paragraphs, title=title, published=moment)
+
+
+def _date_check(got: str | None, wanted) -> str:
+    from datetime import datetime
+
+    if got is None:
+        return "date MISSING"
+    if wanted is None:
+        return f"date {got}"
+    return "date ok" if datetime.fromisoformat(got) == wanted else f"date DIFFERS ({got})"
+
+
+def cmd_selectors_infer(args) -> int:
+    from .extraction import extract_page
+    from .fixtures import fixture_pages
+    from .infer import infer, load_draft
+    from .pages import read_html, read_sidecar
+    from .score import score_body
+
+    path = Path(args.page)
+    if not path.is_file():
+        raise ConfigError(args.page, "(file)", "no such file")
+    url = args.url or read_sidecar(path).url
+    if not url:
+        raise ConfigError(args.page, "--url", "no URL given and no sidecar holds one")
+    wanted = _wanted_from_args(args)
+    host = urlsplit(url).hostname or ""
+    name = args.name or re.sub(r"[^a-z0-9]+", "", host.removeprefix("www.").split(".")[0]) or "site"
+    html = read_html(path)
+    draft = infer(html, url, wanted, name=name, domain=host.removeprefix("www."),
+                  language=args.language, timezone=args.timezone, source=path.name)
+    print(draft)
+    site = load_draft(draft, name)
+    article = extract_page(html, url, site)
+    score = score_body(article.body, "\n\n".join(wanted.paragraphs))
+    checks = [f"title {'ok' if article.title == wanted.title else 'MISSING'}" if wanted.title else "",
+              _date_check(article.dateline.published, wanted.published)]
+    print(f"# on {path.name}: body P {score.precision:.3f} R {score.recall:.3f} F1 {score.f1:.3f}; "
+          + "; ".join(c for c in checks if c), file=sys.stderr)
+    fixtures_dir = Path(args.fixtures or "fixtures")
+    if (fixtures_dir / name).is_dir():
+        for _, other in fixture_pages(fixtures_dir, name):
+            approved = other.with_name(other.name.split(".")[0] + ".json")
+            if other == path or not approved.is_file():
+                continue
+            expected = json.loads(approved.read_text("utf-8"))
+            got = extract_page(read_html(other), expected["url"], site)
+            other_score = score_body(got.body, expected.get("body", ""))
+            print(f"# on fixture {other.name}: body P {other_score.precision:.3f} "
+                  f"R {other_score.recall:.3f} F1 {other_score.f1:.3f}", file=sys.stderr)
+    if args.write:
+        target = Path(args.selectors or selectors_dir()) / f"{name}.toml"
+        if target.exists():
+            raise ConfigError(str(target), "(file)", "exists already: add the draft to it as a [[layout]] by hand")
+        target.write_text(draft, "utf-8")
+        print(f"# written to {target}", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newscrawl",
@@ -150,6 +235,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-v", "--verbose", action="store_true", help="show what failing pages extracted")
     selectors_option(report)
     report.set_defaults(run=cmd_selectors_report)
+
+    infer = selectors_commands.add_parser(
+        "infer", help="draft a selector file from a saved page and the text wanted from it",
+        description="Find short, stable selectors for the title, date and body of PAGE, and strip "
+        "rules for what sits inside the body but is not wanted. Prints the draft (TOML) and its "
+        "precision and recall on the page and on the site's other fixtures.")
+    infer.add_argument("page", metavar="PAGE", help="saved page, .html or .html.gz")
+    infer.add_argument("--url", help="the page's URL (default: from its sidecar)")
+    infer.add_argument("--expected", metavar="RECORD.json",
+                       help="wanted output: an approved record, or a corpus expectation file")
+    infer.add_argument("--body", metavar="TEXTFILE", help="wanted body: paragraphs separated by blank lines")
+    infer.add_argument("--title", help="wanted title")
+    infer.add_argument("--date", help="wanted publication time, ISO 8601")
+    infer.add_argument("--name", help="site name for the draft (default: from the host)")
+    infer.add_argument("--language", default="en")
+    infer.add_argument("--timezone", default="UTC")
+    infer.add_argument("--fixtures", metavar="DIR", help="fixtures folder to score the draft on")
+    infer.add_argument("--write", action="store_true", help="write selectors/<name>.toml (never overwrites)")
+    selectors_option(infer)
+    infer.set_defaults(run=cmd_selectors_infer)
 
     _add_crawl_commands(commands, selectors_option)
     return parser
