@@ -37,7 +37,11 @@ for _path in sorted((ROOT / "tests" / "related").glob("*.json")):
 # The corpus contradicts itself here: the hand-annotated Reuters pages (fundus-eval-dev) keep
 # the "Reporting by ...; Editing by ..." credit line, and Reuters_0 fails without it; Fundus's
 # expectation for this page drops it, which costs F1 0.98992. We follow the hand annotations.
-KNOWN_CONFLICTS = {"fundus/us/Reuters_2024_03_07"}
+# Likewise The Independent's standfirst (the h2 under the headline): the hand annotation of
+# TheIndependent_0 keeps it (and leaves out one of the page's 13 award subheadings), while
+# TheIndependent_1 and Fundus's TheIndependent_2024_11_22 drop it. Keeping it costs those two
+# pages F1 0.931 and 0.954; dropping it leaves TheIndependent_0 at F1 0.978.
+KNOWN_CONFLICTS = {"fundus/us/Reuters_2024_03_07", "fundus-eval-dev/TheIndependent_0"}
 
 
 def _conflict_marked(labels):
