@@ -127,8 +127,12 @@ class Site:
     crawl: CrawlRule
 
     def serves(self, host: str) -> bool:
+        return self.match_length(host) > 0
+
+    def match_length(self, host: str) -> int:
+        """Length of the longest of our domains that `host` is or is under; 0 if none."""
         host = host.lower().rstrip(".")
-        return any(host == d or host.endswith("." + d) for d in self.domains)
+        return max((len(d) for d in self.domains if host == d or host.endswith("." + d)), default=0)
 
 
 # ---------------------------------------------------------------- schema and validation
@@ -408,8 +412,7 @@ class SiteRegistry:
                 f"no selector file serves host {host!r}; add its domain to a file in selectors/ "
                 "or pass --site NAME")
         # The most specific domain wins (news.example.com over example.com).
-        return max(matches, key=lambda site: max(len(d) for d in site.domains if site.serves(host) and
-                                                   (host == d or host.endswith('.' + d))))
+        return max(matches, key=lambda site: site.match_length(host))
 
 
 def load_registry(directory: Path | str = DEFAULT_SELECTORS_DIR) -> SiteRegistry:
