@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -171,6 +172,19 @@ def _tail_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+QUEUED_REASON = re.compile(r"^found in section (?P<section>.+); not fetched yet$")
+
+
+def queued_reason(section: str | None) -> str:
+    """The state's reason for an article found but not fetched yet (it keeps the section)."""
+    return f"found in section {section}; not fetched yet"
+
+
+def section_from_reason(reason: str | None) -> str | None:
+    found = QUEUED_REASON.match(reason or "")
+    return found.group("section") if found else None
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -179,7 +193,7 @@ class _Budget:
     """--max-articles, shared by every site of the run."""
 
     def __init__(self, limit: int | None):
-        self.left = limit
+        self.limit = self.left = limit
 
     def take(self) -> bool:
         if self.left is None:
@@ -241,8 +255,10 @@ class SiteCrawl:
                 if self.run.stop.is_set() or self.run.budget.spent:
                     break
                 await self._crawl_section(name, url)
-            # Articles that failed in an earlier run are tried again, last.
-            self._enqueue([(url, None) for url in self.run.state.failed_urls(self.site.name)])
+            # Articles that failed, or were found but not fetched, in an earlier run come last.
+            state = self.run.state
+            self._enqueue([(url, section_from_reason(state.failure_reason(url)))
+                           for url in state.failed_urls(self.site.name)])
         finally:
             for _ in workers:
                 self.queue.put_nowait(None)
@@ -284,7 +300,9 @@ class SiteCrawl:
                 elif link not in self.queued:
                     fresh.append((link, name))
             self.run.progress.page(self.site.name, name, number, page_url, len(fresh))
-            self._enqueue(fresh)
+            self._enqueue(fresh, remember=True)
+            if self.run.budget.limit is not None and len(self.queued) >= self.run.budget.limit:
+                return  # enough articles queued for --max-articles
             if not allowed or all(self.run.state.is_seen(link) for link in allowed):
                 return  # nothing here we have not written before: older pages are seen too
             page_url = self.next_page(page, result.final_url)
@@ -324,10 +342,14 @@ class SiteCrawl:
             self.summary.robots_skips += 1
         return False
 
-    def _enqueue(self, items: list[tuple[str, str | None]]) -> None:
+    def _enqueue(self, items: list[tuple[str, str | None]], remember: bool = False) -> None:
         added = 0
         for url, section in items:
             if url not in self.queued:
+                if remember:
+                    # Paging stops at a page of seen articles, so an article found on a later
+                    # page must survive a crash or a stop until it is fetched.
+                    self.run.state.record_failure(url, self.site.name, queued_reason(section))
                 self.queued.add(url)
                 self.queue.put_nowait((url, section))
                 added += 1

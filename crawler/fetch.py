@@ -212,7 +212,7 @@ class Fetcher:
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(settings.max_retries + 1),
-            wait=wait_exponential_jitter(initial=settings.backoff_base, max=settings.backoff_max,
+            wait=wait_exponential_jitter(multiplier=settings.backoff_base, max=settings.backoff_max,
                                          jitter=settings.backoff_base),
             retry=retry_if_exception(lambda exc: isinstance(exc, FetchError) and exc.retryable),
             reraise=True)
