@@ -124,7 +124,9 @@ def test_requests_to_one_host_are_spaced_by_the_minimum_delay(tmp_path, demo_ser
     times = [r.time for r in demo_server.requests]
     assert len(times) == 6  # robots.txt, one section page, four articles
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
-    assert min(gaps) >= 0.45, gaps
+    # The server sees arrivals: the client's own latency varies by some tens of milliseconds.
+    assert min(gaps) >= 0.4, gaps
+    assert sum(gaps) / len(gaps) >= 0.48, gaps
 
 
 def test_a_larger_robots_crawl_delay_wins_over_the_minimum_delay(tmp_path):
