@@ -23,8 +23,13 @@ from .sites import BodyRule, Fallback, FieldRule, Layout, Site
 ALWAYS_STRIP = ("script", "style", "noscript", "template", "iframe", "svg", "button", "form")
 
 
+# Only ASCII whitespace is layout. Publishers put no-break and ideographic spaces in titles
+# on purpose ("Babiš a\xa0Hrad", "注意報\u3000気象庁"), and the corpus keeps them.
+_LAYOUT_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+
 def normalize_space(text: str) -> str:
-    return " ".join(text.split())
+    return _LAYOUT_SPACE.sub(" ", text).strip(" \t\n\r\f\v")
 
 
 def node_text(node: LexborNode) -> str:
@@ -95,11 +100,19 @@ class Page:
             return objects
         for node in self.css('script[type="application/ld+json"]', scope):
             try:
-                parsed = json.loads(node.text(deep=True, separator="", strip=True), strict=False)
+                parsed = json.loads(_unwrap_cdata(node.text(deep=True, separator="", strip=True)), strict=False)
             except (ValueError, RecursionError):
                 continue
             objects.extend(_json_objects(parsed))
         return objects
+
+
+# Some sites wrap their JSON-LD in "//<![CDATA[ ... //]]>" (an XHTML habit); JSON refuses it.
+_CDATA = re.compile(r"^\s*(?://\s*)?<!\[CDATA\[|(?://\s*)?\]\]>\s*$")
+
+
+def _unwrap_cdata(text: str) -> str:
+    return _CDATA.sub("", text) if "CDATA" in text else text
 
 
 def _scrub(html: str) -> str:

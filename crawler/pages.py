@@ -14,6 +14,10 @@ _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)""", re.I)
 def decode_html(raw: bytes, declared: str | None = None) -> str:
     """Decode page bytes: the declared charset, else <meta charset>, else UTF-8.
     Undecodable bytes become U+FFFD rather than an error."""
+    if not declared and _is_utf8(raw):
+        # Saved pages are often re-encoded as UTF-8 but keep their old <meta charset=GB2312>;
+        # bytes that are valid UTF-8 (beyond ASCII) are next to never legacy-encoded text.
+        return raw.decode("utf-8-sig")
     for encoding in (declared, _sniff_charset(raw), "utf-8"):
         if not encoding:
             continue
@@ -22,6 +26,14 @@ def decode_html(raw: bytes, declared: str | None = None) -> str:
         except LookupError:
             continue
     return raw.decode("utf-8", errors="replace")
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _sniff_charset(raw: bytes) -> str | None:

@@ -51,7 +51,10 @@ def evaluate(page: CorpusPage, registry: SiteRegistry) -> PageResult | None:
     except UnknownSiteError:
         return None
     article = extract_page(read_html(page.html_path), page.url, site)
-    title_ok = None if page.title is None else article.title == page.title
+    # Six corpus titles end in a space or NBSP kept from the served <meta> (DW, NDR, ElPais,
+    # CanadaCom, DailyMaverick, VoiceOfAmerica); extraction normalises whitespace, so compare
+    # without the outer whitespace. Anything inside the title must still match exactly.
+    title_ok = None if page.title is None else (article.title or "").strip() == page.title.strip()
     date_ok = None
     if page.published is not None:
         got = article.dateline.published
