@@ -308,30 +308,39 @@ def read_body(page: Page, layout: Layout) -> tuple[list[str], list[str], str]:
     return [], [], MISSING
 
 
+# Blocks that the HTML parser never nests other blocks in: no need to look inside them.
+_LEAF_BLOCKS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
+
+
 def _paragraphs(page: Page, containers: list[LexborNode], body: BodyRule) -> list[str]:
-    taken: set[int] = set()
+    """Text of each block in page order. A block inside a block already taken is skipped
+    (a <p> in a <blockquote>), and so is a container nested in an earlier one."""
+    seen: set[int] = set()
     texts: list[str] = []
+    earlier: set[int] = set()
     for container in containers:
-        if container.mem_id in taken:
-            continue  # nested inside an earlier container
-        taken.add(container.mem_id)
-        blocks = page.css(body.paragraphs, container)
-        if not blocks:
-            blocks = [container]
+        if _has_ancestor_in(container, earlier):
+            continue
+        earlier.add(container.mem_id)
+        blocks = page.css(body.paragraphs, container) or [container]
         for block in blocks:
-            if _inside_taken(block, container, taken):
+            if block.mem_id in seen:
                 continue
-            taken.add(block.mem_id)
+            seen.add(block.mem_id)
+            if block.tag not in _LEAF_BLOCKS:
+                # Marking the nested matches is linear in the subtree; walking up from each
+                # match instead is quadratic on deeply nested pages.
+                seen.update(nested.mem_id for nested in page.css(body.paragraphs, block))
             text = _clean_paragraph(node_text(block), body)
             if text:
                 texts.append(text)
     return texts
 
 
-def _inside_taken(node: LexborNode, container: LexborNode, taken: set[int]) -> bool:
+def _has_ancestor_in(node: LexborNode, ids: set[int]) -> bool:
     parent = node.parent
-    while parent is not None and parent.mem_id != container.mem_id:
-        if parent.mem_id in taken:
+    while parent is not None and ids:
+        if parent.mem_id in ids:
             return True
         parent = parent.parent
     return False
