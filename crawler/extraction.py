@@ -300,7 +300,8 @@ def read_body(page: Page, layout: Layout) -> tuple[list[str], list[str], str]:
             for node in page.css(strip, container):
                 node.decompose()
             # <br> has no text: "<i>Bolen</i><br><i>Monterey</i>" must not read "BolenMonterey".
-            for line_break in page.css("br", container):
+            breaks = "br" if body.breaks is None else f"br, {body.breaks}"
+            for line_break in page.css(breaks, container):
                 line_break.replace_with(" ")
         paragraphs = _paragraphs(page, containers, body)
         if paragraphs:
@@ -323,10 +324,13 @@ def _paragraphs(page: Page, containers: list[LexborNode], body: BodyRule) -> lis
             continue
         earlier.add(container.mem_id)
         blocks = page.css(body.paragraphs, container) or [container]
+        stray = _stray_text(container) if blocks[0].mem_id != container.mem_id else {}
         for block in blocks:
             if block.mem_id in seen:
                 continue
             seen.add(block.mem_id)
+            if stray:
+                texts.extend(_cleaned(stray.pop(_top_child(block, container), []), body))
             if block.tag not in _LEAF_BLOCKS:
                 # Marking the nested matches is linear in the subtree; walking up from each
                 # match instead is quadratic on deeply nested pages.
@@ -334,7 +338,39 @@ def _paragraphs(page: Page, containers: list[LexborNode], body: BodyRule) -> lis
             text = _clean_paragraph(node_text(block), body)
             if text:
                 texts.append(text)
+        texts.extend(_cleaned([text for run in stray.values() for text in run], body))
     return texts
+
+
+def _cleaned(texts: list[str], body: BodyRule) -> list[str]:
+    return [text for text in (_clean_paragraph(t, body) for t in texts) if text]
+
+
+def _stray_text(container: LexborNode) -> dict[int, list[str]]:
+    """Text lying bare in the container, keyed by the child it precedes. HTML parsing leaves
+    it there when a block nested in a <p> (a story card) closes the <p> early."""
+    pending: list[str] = []
+    runs: dict[int, list[str]] = {}
+    child = container.child
+    while child is not None:
+        if child.tag == "-text":
+            text = normalize_space(child.text(deep=False) or "")
+            if text:
+                pending.append(text)
+        elif pending and child.tag not in ("br", "b", "i", "em", "strong", "a", "span"):
+            runs[child.mem_id] = [" ".join(pending)]
+            pending = []
+        child = child.next
+    if pending:
+        runs[-1] = [" ".join(pending)]
+    return runs
+
+
+def _top_child(node: LexborNode, container: LexborNode) -> int:
+    """The container's child that holds `node`."""
+    while node.parent is not None and node.parent.mem_id != container.mem_id:
+        node = node.parent
+    return node.mem_id
 
 
 def _has_ancestor_in(node: LexborNode, ids: set[int]) -> bool:

@@ -60,6 +60,8 @@ class BodyRule:
     strip: tuple[str, ...] = ()
     clean: tuple[re.Pattern[str], ...] = ()
     drop: tuple[re.Pattern[str], ...] = ()
+    # Empty elements a site uses instead of <br> (e.g. <span class="br">): read as a space.
+    breaks: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class Site:
 # ---------------------------------------------------------------- schema and validation
 
 FIELD_KEYS = {"from", "clean", "pattern", "split"}
-BODY_KEYS = {"from", "paragraphs", "summary", "strip", "clean", "drop"}
+BODY_KEYS = {"from", "paragraphs", "summary", "strip", "clean", "drop", "breaks"}
 DATELINE_KEYS = FIELD_KEYS | {"formats", "place"}
 RELATED_KEYS = {"container", "item", "title", "url", "dateline"}
 LAYOUT_KEYS = {"title", "section", "authors", "source", "body", "dateline", "related", "strip"}
@@ -247,6 +249,7 @@ class _Reader:
             strip=self.css_list(value.get("strip", []), _join(key, "strip")),
             clean=self.regexes(value.get("clean", []), _join(key, "clean")),
             drop=self.regexes(value.get("drop", []), _join(key, "drop")),
+            breaks=self.css(value["breaks"], _join(key, "breaks")) if "breaks" in value else None,
         )
 
     def css_list(self, value: Any, key: str) -> tuple[str, ...]:
