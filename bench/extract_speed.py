@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from selectolax.lexbor import LexborHTMLParser  # noqa: E402
+from selectolax.lexbor import LexborHTMLParser
 
-from crawler.corpus import corpus_dir, fundus_pages  # noqa: E402
-from crawler.errors import UnknownSiteError  # noqa: E402
-from crawler.extraction import extract_page  # noqa: E402
-from crawler.pages import read_html  # noqa: E402
-from crawler.sites import load_registry  # noqa: E402
+from crawler.corpus import corpus_dir, fundus_pages
+from crawler.errors import UnknownSiteError
+from crawler.extraction import extract_page
+from crawler.pages import read_html
+from crawler.sites import load_registry
 
 
 def best_of(repeat: int, work) -> float:

@@ -14,8 +14,17 @@ from .errors import ConfigError, NewscrawlError, UnknownSiteError
 from .record import Article
 from .sites import Site, SiteRegistry, load_registry, load_site
 
-__all__ = ["extract", "Article", "Site", "load_site", "load_registry", "selectors_dir",
-           "NewscrawlError", "ConfigError", "UnknownSiteError"]
+__all__ = [
+    "Article",
+    "ConfigError",
+    "NewscrawlError",
+    "Site",
+    "UnknownSiteError",
+    "extract",
+    "load_registry",
+    "load_site",
+    "selectors_dir",
+]
 
 
 def selectors_dir() -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 DEFAULT_FORMATS = ("iso", "rfc2822", "auto")
@@ -26,16 +26,16 @@ _MONTHS = {
     "pt": "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro",
     "nl": "januari februari maart april mei juni juli augustus september oktober november december",
 }
-_ENGLISH_MONTHS = "January February March April May June July August September October November December".split()
+_ENGLISH_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _translation(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     names = _MONTHS.get(language)
     if not names:
         return ()
     pairs = sorted(zip(names.split(), _ENGLISH_MONTHS), key=lambda p: -len(p[0]))
-    return tuple((re.compile(rf"\b{re.escape(local)}\b", re.I), english) for local, english in pairs)
+    return tuple((re.compile(rf"\b{re.escape(local)}\b", re.IGNORECASE), english) for local, english in pairs)
 
 
 def _to_english(text: str, language: str) -> str:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from . import dates
 from .record import MISSING, Article, Dateline, RelatedLink
+from .settings import MAX_PAGE_BYTES
 from .sites import BodyRule, Fallback, FieldRule, Layout, Site
 
 # Never article text, whatever the site file says.
@@ -43,7 +45,7 @@ class Page:
         self.url = url
         try:
             self.tree = LexborHTMLParser(html or "<html></html>")
-        except Exception:  # lexbor refuses some inputs outright (e.g. embedded NULs)
+        except Exception:  # noqa: BLE001  lexbor refuses some inputs outright (e.g. embedded NULs)
             self.tree = LexborHTMLParser(_scrub(html))
         self._meta: dict[str, str] | None = None
         self._meta_body_read = False
@@ -54,7 +56,7 @@ class Page:
         root = scope if scope is not None else self.tree
         try:
             return root.css(selector)
-        except Exception:
+        except Exception:  # noqa: BLE001  a hostile page must cost a field, never the record
             return []
 
     def css_first(self, selector: str, scope: LexborNode | None = None) -> LexborNode | None:
@@ -62,7 +64,7 @@ class Page:
         root = scope if scope is not None else self.tree
         try:
             return root.css_first(selector)
-        except Exception:
+        except Exception:  # noqa: BLE001  as in css()
             return None
 
     # <meta> and JSON-LD live mostly in <head>, which is small: read it first and the
@@ -413,6 +415,9 @@ def choose_layout(page: Page, site: Site) -> Layout:
 
 
 def extract_page(html: str, url: str, site: Site, fetched_at: str | None = None) -> Article:
+    if len(html or "") > MAX_PAGE_BYTES:
+        return refused(url, site, fetched_at, f"page of {len(html):,} characters is over the "
+                       f"{MAX_PAGE_BYTES:,} limit")
     page = Page(html, url)
     layout = choose_layout(page, site)
     article = Article(url=url, site=site.name, language=site.language, fetched_at=fetched_at)
@@ -427,6 +432,15 @@ def extract_page(html: str, url: str, site: Site, fetched_at: str | None = None)
     standfirst, paragraphs, provenance["body"] = read_body(page, layout)
     article.paragraphs = standfirst + paragraphs
     article.dateline.place = _place(layout, article.dateline.text, paragraphs[0] if paragraphs else None)
+    return article
+
+
+def refused(url: str, site: Site, fetched_at: str | None, reason: str) -> Article:
+    """An empty record that says why nothing was extracted."""
+    article = Article(url=url, site=site.name, language=site.language, fetched_at=fetched_at)
+    article.provenance.update({"layout": MISSING, "refused": reason})
+    for name in ("title", "section", "source", "authors", "dateline", "related", "body"):
+        article.provenance[name] = MISSING
     return article
 
 

@@ -46,7 +46,7 @@ class Article:
 
     @property
     def content_hash(self) -> str:
-        digest = hashlib.sha256(f"{self.title or ''}\n\n{self.body}".encode("utf-8")).hexdigest()
+        digest = hashlib.sha256(f"{self.title or ''}\n\n{self.body}".encode()).hexdigest()
         return f"sha256:{digest}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-
 USER_AGENT = "newscrawl/0.1 (+https://github.com/newscrawl/newscrawl)"
 
 OUTPUT_TEMPLATE = "out/{site}/{date}.jsonl"  # {site} and {date} (UTC, YYYY-MM-DD)
@@ -35,7 +34,7 @@ class PolitenessSettings:
     backoff_max: float = 60.0
     slow_response: float = 5.0  # a response slower than this counts as the host struggling
 
-    def merged(self, **overrides) -> "PolitenessSettings":
+    def merged(self, **overrides) -> PolitenessSettings:
         """A copy with every override that is not None applied."""
         known = {f.name for f in fields(self)}
         return replace(self, **{k: v for k, v in overrides.items() if v is not None and k in known})

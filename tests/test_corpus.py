@@ -9,7 +9,7 @@ Related links are compared with lists written by hand in tests/related/.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ REGISTRY = load_registry(ROOT / "selectors")
 PAGES = {page.label: page for page in all_pages(corpus_dir())} if corpus_dir().is_dir() else {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def result_for(label: str):
     return evaluate(PAGES[label], REGISTRY)
 
