@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler.crawl import crawl  # noqa: E402
-from crawler.demo.server import DemoServer  # noqa: E402
-from crawler.demo.site import DemoSite  # noqa: E402
-from crawler.extraction import extract_page  # noqa: E402
-from crawler.fetch import find_chromium, launch_args  # noqa: E402
-from crawler.sites import load_site  # noqa: E402
+from crawler.crawl import crawl
+from crawler.demo.server import DemoServer
+from crawler.demo.site import DemoSite
+from crawler.extraction import extract_page
+from crawler.fetch import find_chromium, launch_args
+from crawler.sites import load_site
 
 DEMO_TOML = Path(__file__).resolve().parent.parent / "selectors" / "demo.toml"
 NO_DELAY = {"min_delay": 0.0, "jitter": 0.0}
@@ -61,7 +61,7 @@ async def naive_loop(site, urls: list[str], folder: Path):
 
     started = time.monotonic()
     written = 0
-    with open(folder / "naive.jsonl", "w", encoding="utf-8") as out:
+    with open(folder / "naive.jsonl", "w", encoding="utf-8") as out:  # noqa: ASYNC230 - as naive code does
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=find_chromium(), args=launch_args())
             context = await browser.new_context()

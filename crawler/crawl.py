@@ -20,17 +20,23 @@ import os
 import re
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .extraction import Page, absolute_url, extract_page, fallback_values
-from .fetch import FetchError, FetchResult, Fetcher
+from .fetch import ROBOTS_CLIENT, Fetcher, FetchError, FetchResult
 from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
 from .progress import Progress
 from .record import MISSING
-from .settings import DEFAULT_POLITENESS, OUTPUT_TEMPLATE, STATE_FILE_NAME, USER_AGENT, PolitenessSettings
+from .settings import (
+    DEFAULT_POLITENESS,
+    OUTPUT_TEMPLATE,
+    STATE_FILE_NAME,
+    USER_AGENT,
+    PolitenessSettings,
+)
 from .sites import Site
 from .state import CrawlState, run_lock
 from .urls import canonical_url, host_of, in_domains, is_fetchable
@@ -137,7 +143,7 @@ def article_selector(site: Site) -> str | None:
 def reconcile(writer: JsonlWriter, state: CrawlState, site: Site) -> int:
     """Mark done every article whose line reached the output but not the state (a crash
     between the two). Looks at the tail of today's and yesterday's files. Returns the count."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     marked = 0
     for moment in (now - timedelta(days=1), now):
         path = JsonlWriter(writer.template, clock=lambda moment=moment: moment).path_for(site.name)
@@ -186,7 +192,7 @@ def section_from_reason(reason: str | None) -> str | None:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class _Budget:
@@ -239,6 +245,7 @@ class SiteCrawl:
         self.section_wait = section_selector(site)
 
     async def _robots_text(self, url: str) -> tuple[int, str]:
+        await self.run.fetcher.open_http(ROBOTS_CLIENT)
         async with self.pacer.slot(host_of(url)):
             return await self.run.fetcher.fetch_text(url)
 

@@ -87,7 +87,7 @@ def cmd_crawl(args) -> int:
     return asyncio.run(_crawl_until_done(sites, args, schedule))
 
 
-async def _crawl_until_done(sites, args, schedule: "Schedule | None") -> int:
+async def _crawl_until_done(sites, args, schedule: Schedule | None) -> int:
     from .crawl import crawl
     from .progress import make_progress
 
@@ -118,7 +118,7 @@ async def _crawl_until_done(sites, args, schedule: "Schedule | None") -> int:
         try:
             await asyncio.wait_for(stop.wait(), timeout=wait)
             return EXIT_OK
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
 
 

@@ -23,7 +23,7 @@ import re
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
@@ -47,6 +47,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 SELECTOR_WAIT = 5.0  # seconds to wait for the key selector after DOMContentLoaded
 ROBOTS_TIMEOUT = 15.0
+ROBOTS_CLIENT = "_robots"  # robots.txt has its own HTTP client, without any site's cookies
 BLOCKED_BY_CLIENT = "ERR_BLOCKED_BY_CLIENT"
 # One round trip for the common case: the key element is already in the DOMContentLoaded
 # document, so its HTML comes back at once; null means "wait for the selector first".
@@ -124,12 +125,12 @@ def is_private_host(host: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
-_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
+_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.IGNORECASE)
 
 
 def decode_html(body: bytes, content_type: str) -> str:
     """The header's charset, else a <meta charset>, else UTF-8; bad bytes replaced."""
-    found = re.search(r"charset=([\w-]+)", content_type or "", re.I)
+    found = re.search(r"charset=([\w-]+)", content_type or "", re.IGNORECASE)
     charset = found.group(1) if found else None
     if not charset:
         meta = _CHARSET.search(body[:4096])
@@ -176,7 +177,7 @@ class Fetcher:
         self._contexts: dict[str, _SiteContext] = {}
         self._api: dict[str, Any] = {}
 
-    async def __aenter__(self) -> "Fetcher":
+    async def __aenter__(self) -> Self:
         self._playwright = await async_playwright().start()
         return self
 
@@ -233,7 +234,7 @@ class Fetcher:
     async def fetch_text(self, url: str, timeout: float = ROBOTS_TIMEOUT) -> tuple[int, str]:
         """(status, text) of a small resource such as robots.txt; redirects followed.
         Raises on network errors (RobotsCache treats that as "unreachable")."""
-        api = await self._api_context("_robots")
+        api = await self.open_http(ROBOTS_CLIENT)
         response = await api.get(url, timeout=timeout * 1000, fail_on_status_code=False)
         try:
             body = await response.body()
@@ -244,6 +245,8 @@ class Fetcher:
     async def _attempt(self, url: str, site: Site, pacer: HostPacer, settings: PolitenessSettings,
                        render: str, wait_for: str | None, crawl_delay: float | None) -> FetchResult:
         host = host_of(url)
+        if render != "browser":
+            await self.open_http(site.name)
         async with pacer.slot(host, crawl_delay):
             started = time.monotonic()
             try:
@@ -263,7 +266,9 @@ class Fetcher:
 
     # ------------------------------------------------------------ http mode
 
-    async def _api_context(self, key: str):
+    async def open_http(self, key: str):
+        """The HTTP client for `key` (a site name), made on first use. Open it before taking
+        a pacer slot, so its start-up does not delay the request the slot spaces."""
         api = self._api.get(key)
         if api is None:
             api = await self._playwright.request.new_context(user_agent=self.user_agent)
@@ -271,7 +276,7 @@ class Fetcher:
         return api
 
     async def _fetch_http(self, url: str, site: Site, settings: PolitenessSettings) -> FetchResult:
-        api = await self._api_context(site.name)
+        api = await self.open_http(site.name)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
             try:
@@ -428,5 +433,5 @@ def _network_reason(exc: Exception) -> str:
 async def _quietly(awaitable) -> None:
     try:
         await awaitable
-    except Exception:  # closing something that is already gone
+    except Exception:  # noqa: BLE001, S110 - closing something that is already gone
         pass
