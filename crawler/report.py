@@ -11,7 +11,7 @@ from .corpus import CorpusPage
 from .errors import UnknownSiteError
 from .extraction import extract_page
 from .pages import read_html
-from .record import Article
+from .record import MISSING, Article
 from .score import BodyScore, average, score_body
 from .sites import SiteRegistry
 
@@ -73,12 +73,24 @@ def _mark(flag: bool | None) -> str:
     return "-" if flag is None else ("ok" if flag else "FAIL")
 
 
+# Fields without a corpus expectation: shown as found (letter) or not (".").
+_FOUND_FIELDS = (("authors", "a"), ("section", "s"), ("source", "c"), ("related", "r"))
+
+
+def found_flags(article: Article) -> str:
+    return "".join(letter if article.provenance.get(name, MISSING) != MISSING else "."
+                   for name, letter in _FOUND_FIELDS)
+
+
 def format_table(results: list[PageResult]) -> str:
-    lines = [f"{'page':<44} {'site':<18} {'title':>5} {'date':>5} {'P':>6} {'R':>6} {'F1':>6}"]
-    for r in results:
-        lines.append(f"{r.page.label[-44:]:<44} {r.site[:18]:<18} {_mark(r.title_ok):>5} "
-                     f"{_mark(r.date_ok):>5} {r.body.precision:6.3f} {r.body.recall:6.3f} {r.body.f1:6.3f}"
-                     + ("" if r.passed else "  <-"))
+    """Pages grouped by site: title and date checked against the corpus, which other fields
+    were found (a=authors s=section c=source credit r=related), body P/R/F1."""
+    lines = [f"{'site':<20} {'page':<34} {'title':>5} {'date':>5} {'found':>5} {'P':>6} {'R':>6} {'F1':>6}"]
+    for r in sorted(results, key=lambda r: (r.site, r.page.label)):
+        page = r.page.label.rsplit("/", 1)[-1]
+        lines.append(f"{r.site[:20]:<20} {page[-34:]:<34} {_mark(r.title_ok):>5} {_mark(r.date_ok):>5} "
+                     f"{found_flags(r.article):>5} {r.body.precision:6.3f} {r.body.recall:6.3f} "
+                     f"{r.body.f1:6.3f}" + ("" if r.passed else "  <- below target"))
     lines.append(summary_line(results))
     return "\n".join(lines)
 
