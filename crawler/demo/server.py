@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +26,13 @@ from .site import SITE_CSS, DemoSite
 TINY_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+# A minimal one-page PDF: enough for a client to see a real PDF, never HTML.
+TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+            b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 3 3]>>endobj\n"
+            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+SAMPLE_BODIES = {"application/pdf": TINY_PDF, "image/png": TINY_PNG}
+DRIP_CHUNKS = 20  # a slow-drip body arrives in this many pieces
 DEFAULT_DEMO_PORT = 8765
 MAX_FAULT_SLEEP = 60.0  # no injected hang or delay outlives this
 CACHEABLE = {"Cache-Control": "max-age=3600"}  # static assets only; pages are always fresh
@@ -47,6 +57,16 @@ class Fault:
     times: int = 1
     redirect_to: str | None = None  # answer every hit with a 302 to this URL
     delay_seconds: float = 0.0  # sleep before every answer
+    # Misbehaviours of the answer itself (every hit unless noted):
+    redirect_loop: bool = False  # 302 between the path and path?loop=1, forever
+    content_type: str | None = None  # answer 200 with a sample body of this type (PDF, PNG, ...)
+    pagination_trap: bool = False  # a section whose every page, however far, has a next page
+    huge_bytes: int | None = None  # pad the normal page (inside a comment) to this many bytes
+    iframe_src: str | None = None  # put an <iframe src=...> at the top of the normal page
+    bad_gzip: bool = False  # say Content-Encoding: gzip, send bytes that are not gzip
+    attachment: bool = False  # Content-Disposition: attachment (a browser would download it)
+    reset_after: int | None = None  # send this many body bytes, then a TCP reset; first `times` hits
+    drip_seconds: float | None = None  # send the body in pieces over this long; first `times` hits
     hits: int = 0
 
     def matches(self, path: str) -> bool:
@@ -66,7 +86,7 @@ class Faults:
         """`faults.add("/robots.txt", status_sequence=[500])`, `faults.add(re.compile(r"^/news/"), hang_seconds=5)`."""
         if "status_sequence" in behaviour:
             behaviour["status_sequence"] = tuple(behaviour["status_sequence"])
-        for name in ("hang_seconds", "delay_seconds", "retry_after"):
+        for name in ("hang_seconds", "delay_seconds", "retry_after", "drip_seconds"):
             value = behaviour.get(name)
             if value is not None and not 0 <= value <= MAX_FAULT_SLEEP:
                 raise ValueError(f"{name} must be between 0 and {MAX_FAULT_SLEEP} seconds")
@@ -93,6 +113,8 @@ class Response:
     content_type: str = "text/html; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     sleep: float = 0.0  # seconds to wait before sending
+    drip: float = 0.0  # seconds over which the body trickles out
+    reset_after: int | None = None  # body bytes sent before the connection is reset
 
 
 class DemoServer:
@@ -127,7 +149,7 @@ class DemoServer:
 
     def start(self) -> DemoServer:
         self._stopping.clear()
-        self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._httpd = _QuietHTTPServer((self.host, self.port), _handler_for(self))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="demo-server",
@@ -163,7 +185,8 @@ class DemoServer:
     def _with_faults(self, path: str) -> Response:
         sleep = 0.0
         override: Response | None = None
-        for fault, hit in self.faults.hit(path):
+        matched = self.faults.hit(path)
+        for fault, hit in matched:
             sleep += fault.delay_seconds
             if fault.hang_seconds is not None and hit <= fault.times:
                 sleep += fault.hang_seconds
@@ -177,9 +200,34 @@ class DemoServer:
                                     {"Retry-After": f"{fault.retry_after:g}"})
             elif fault.redirect_to is not None:
                 override = Response(302, b"", "text/plain", {"Location": fault.redirect_to})
+            elif fault.redirect_loop:
+                override = Response(302, b"", "text/plain", {"Location": _loop_partner(path)})
+            elif fault.content_type is not None:
+                override = Response(200, SAMPLE_BODIES.get(fault.content_type, b"\0" * 64),
+                                    fault.content_type)
+            elif fault.pagination_trap:
+                override = self._trap_page(path)
         response = override or self.route(path)
+        for fault, hit in matched:
+            _misbehave(response, fault, hit)
         response.sleep = min(sleep, MAX_FAULT_SLEEP)
         return response
+
+    def _trap_page(self, path: str) -> Response:
+        """Page N of a section for every N: the real lists, round and round, each with a next link."""
+        parts = urlsplit(path)
+        found = re.fullmatch(r"/section/([a-z0-9-]+)", parts.path)
+        if not found or found.group(1) not in self.site.sections:
+            return _not_found()
+        section = found.group(1)
+        try:
+            page = max(1, int(parse_qs(parts.query).get("page", ["1"])[0]))
+        except ValueError:
+            page = 1
+        real = (page - 1) % self.site.page_count(section) + 1
+        listing = self.site.render_section(section, real)
+        following = f'<a class="next" href="{self.site.section_url(section, page + 1)}">Next page</a>'
+        return _html(listing.replace("</main>", f"<nav>{following}</nav></main>", 1))
 
     def route(self, path: str) -> Response:
         """The demo site itself, without faults."""
@@ -223,12 +271,45 @@ class DemoServer:
         return _html(self.site.render_section(section, page))
 
 
+def _loop_partner(path: str) -> str:
+    """path -> path?loop=1 -> path -> ...: a redirect loop of two URLs."""
+    bare, _, query = path.partition("?")
+    return bare if "loop=1" in query else bare + "?loop=1"
+
+
+def _misbehave(response: Response, fault: Fault, hit: int) -> None:
+    """Spoil `response` the way `fault` says (the body-level and transport-level kinds)."""
+    if fault.iframe_src is not None:
+        frame = f'<iframe src="{fault.iframe_src}" width="300" height="200"></iframe>'.encode()
+        response.body = response.body.replace(b"<body>", b"<body>" + frame, 1)
+    if fault.huge_bytes is not None and len(response.body) < fault.huge_bytes:
+        filler = b"<!-- " + b"x" * (fault.huge_bytes - len(response.body)) + b" -->"
+        response.body = response.body.replace(b"</body>", filler + b"</body>", 1)
+    if fault.bad_gzip:
+        response.headers["Content-Encoding"] = "gzip"
+        response.body = b"this is not gzip data " * 40
+    if fault.attachment:
+        response.headers["Content-Disposition"] = 'attachment; filename="article.html"'
+    if fault.reset_after is not None and hit <= fault.times:
+        response.reset_after = fault.reset_after
+    if fault.drip_seconds is not None and hit <= fault.times:
+        response.drip = min(fault.drip_seconds, MAX_FAULT_SLEEP)
+
+
 def _html(text: str) -> Response:
     return Response(200, text.encode("utf-8"))
 
 
 def _not_found() -> Response:
     return Response(404, b"<!DOCTYPE html><title>Not found</title><h1>Not found</h1>")
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # Clients resetting or dropping a connection is routine here (faults, timeouts, a
+        # killed browser); anything else is still printed.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: DemoServer) -> type[BaseHTTPRequestHandler]:
@@ -256,9 +337,28 @@ def _handler_for(server: DemoServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, value)
                 self.end_headers()
                 if send_body:
-                    self.wfile.write(response.body)
+                    self._send_body(response)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client gave up (e.g. timed out on a hang)
+
+        def _send_body(self, response: Response) -> None:
+            body = response.body
+            if response.reset_after is not None:
+                self.wfile.write(body[:response.reset_after])
+                # SO_LINGER 0: close() sends a TCP reset instead of a polite FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+                return
+            if not response.drip:
+                self.wfile.write(body)
+                return
+            piece = max(1, -(-len(body) // DRIP_CHUNKS))
+            for start in range(0, len(body), piece):
+                self.wfile.write(body[start:start + piece])
+                if server._stopping.wait(response.drip / DRIP_CHUNKS):
+                    self.close_connection = True
+                    return
 
         def log_message(self, format: str, *args) -> None:
             pass  # the request log is `server.requests`; stderr stays quiet
