@@ -17,7 +17,6 @@ Network errors, timeouts, 5xx, 408 and 429 are retried with tenacity; other 4xx 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ from playwright.async_api import async_playwright
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import settings as defaults
+from .addresses import AddressGuard
 from .errors import NewscrawlError
 from .polite import HostPacer, parse_retry_after
 from .settings import PolitenessSettings
@@ -49,6 +49,11 @@ SELECTOR_WAIT = 5.0  # seconds to wait for the key selector after DOMContentLoad
 ROBOTS_TIMEOUT = 15.0
 ROBOTS_CLIENT = "_robots"  # robots.txt has its own HTTP client, without any site's cookies
 BLOCKED_BY_CLIENT = "ERR_BLOCKED_BY_CLIENT"
+HTML_TYPES = ("text/html", "application/xhtml+xml")  # no Content-Type at all is read too
+# Network errors that come back the same on every try: not retried.
+LASTING_ERRORS = ("ERR_TOO_MANY_REDIRECTS", "ERR_UNSAFE_REDIRECT", "ERR_CONTENT_DECODING_FAILED",
+                  "failed to decompress")
+DOWNLOAD_STARTING = "Download is starting"
 # One round trip for the common case: the key element is already in the DOMContentLoaded
 # document, so its HTML comes back at once; null means "wait for the selector first".
 HTML_WHEN_READY = ("selector => (!selector || document.querySelector(selector))"
@@ -113,16 +118,15 @@ def check_target(url: str, domains: tuple[str, ...], asked: str) -> None:
         raise OffDomainError(asked, f"outside the site's domains: {url}")
 
 
-def is_private_host(host: str) -> bool:
-    """localhost, or an IP literal that is loopback, private or link-local. Names are not
-    resolved: the domains list already limits the crawl to names the site file trusts."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
+def content_refusal(headers: dict[str, str], max_bytes: int) -> str | None:
+    """Why a 2xx response is no page to read, from its headers alone; None to read it."""
+    kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind and kind not in HTML_TYPES:
+        return f"not an HTML page: {kind}"
+    length = headers.get("content-length", "").strip()
+    if length.isdigit() and int(length) > max_bytes:
+        return f"page larger than {max_bytes} bytes (Content-Length {length})"
+    return None
 
 
 _CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.IGNORECASE)
@@ -176,6 +180,7 @@ class Fetcher:
         self._context_lock = asyncio.Lock()
         self._contexts: dict[str, _SiteContext] = {}
         self._api: dict[str, Any] = {}
+        self.addresses = AddressGuard()
 
     async def __aenter__(self) -> Self:
         self._playwright = await async_playwright().start()
@@ -206,9 +211,7 @@ class Fetcher:
                     render: str | None = None, wait_for: str | None = None,
                     crawl_delay: float | None = None) -> FetchResult:
         """Fetch `url` for `site`, paced and retried. Raises FetchError after the last attempt."""
-        check_target(url, site.domains, url)
-        if not site.crawl.allow_private and is_private_host(host_of(url)):
-            raise OffDomainError(url, "a loopback or private address; set crawl.allow_private = true")
+        await self.ensure_allowed_target(url, site)
         render = render or site.crawl.render
         attempts = 0
         retrying = AsyncRetrying(
@@ -230,6 +233,16 @@ class Fetcher:
                 exc.reason = f"{exc.reason} (after {attempts} attempts)"
             raise
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def ensure_allowed_target(self, url: str, site: Site) -> None:
+        """Raise OffDomainError unless `url` is http(s), in `site`'s domains and (unless the
+        site allows private addresses) reaches a public address."""
+        check_target(url, site.domains, url)
+        if not site.crawl.allow_private:
+            address = await self.addresses.private_address(host_of(url))
+            if address is not None:
+                raise OffDomainError(url, f"{host_of(url)} is a loopback or private address ({address}); "
+                                          "the site file must set crawl.allow_private = true")
 
     async def fetch_text(self, url: str, timeout: float = ROBOTS_TIMEOUT) -> tuple[int, str]:
         """(status, text) of a small resource such as robots.txt; redirects followed.
@@ -285,7 +298,7 @@ class Fetcher:
             except PlaywrightTimeout:
                 raise FetchError(url, f"timeout after {settings.timeout:g}s", retryable=True) from None
             except PlaywrightError as exc:
-                raise FetchError(url, _network_reason(exc), retryable=True) from None
+                raise _network_error(url, exc) from None
             try:
                 headers = response.headers
                 location = headers.get("location")
@@ -293,9 +306,12 @@ class Fetcher:
                     current = urljoin(current, location)
                     check_target(current, site.domains, url)  # before the hop is requested
                     continue
+                refusal = content_refusal(headers, self.max_page_bytes) if response.ok else None
+                if refusal:
+                    raise FetchError(url, refusal)
                 body = await response.body()
             except PlaywrightError as exc:
-                raise FetchError(url, _network_reason(exc), retryable=True) from None
+                raise _network_error(url, exc) from None
             finally:
                 await _quietly(response.dispose())
             if len(body) > self.max_page_bytes:
@@ -347,6 +363,9 @@ class Fetcher:
 
     async def _take_tab(self, site: Site) -> tuple[_SiteContext, _Tab]:
         async with self._context_lock:  # two tabs must not both replace the context
+            if self._browser is not None and not self._browser.is_connected():
+                # The browser crashed or was killed: its contexts are gone, start a new one.
+                self._browser, self._contexts = None, {}
             holder = self._contexts.get(site.name)
             if holder is None or holder.served >= self.recycle_every:
                 if holder is not None:
@@ -393,16 +412,26 @@ class Fetcher:
     async def _navigate(self, tab: _Tab, url: str, site: Site, settings: PolitenessSettings,
                         wait_for: str | None) -> FetchResult:
         page = tab.page
+        deadline = time.monotonic() + settings.timeout
         try:
-            response = await page.goto(url, wait_until="domcontentloaded", timeout=settings.timeout * 1000)
-        except PlaywrightTimeout:
+            # Commit first: the headers can refuse the page before its body is loaded, and a
+            # body cut off mid-way (reset, bad gzip) fails the request but never fires
+            # DOMContentLoaded, so waiting for that alone would wait out the whole timeout.
+            response = await page.goto(url, wait_until="commit", timeout=settings.timeout * 1000)
+            if response is None:
+                raise FetchError(url, "navigation produced no response", retryable=True)
+            refusal = content_refusal(response.headers, self.max_page_bytes) if response.ok else None
+            if refusal:
+                raise FetchError(url, refusal)
+            failure = await _loaded_or_failed(page, response.request, deadline)
+            if failure:
+                raise _network_error(url, failure)
+        except (PlaywrightTimeout, TimeoutError):
             raise FetchError(url, f"timeout after {settings.timeout:g}s", retryable=True) from None
         except PlaywrightError as exc:
             if BLOCKED_BY_CLIENT in str(exc) and tab.refused:
                 raise OffDomainError(url, f"redirected outside the site's domains: {tab.refused[-1]}") from None
-            raise FetchError(url, _network_reason(exc), retryable=True) from None
-        if response is None:
-            raise FetchError(url, "navigation produced no response", retryable=True)
+            raise _network_error(url, exc) from None
         request = response.request
         while request is not None:  # belt and braces: the guard should have refused already
             check_target(request.url, site.domains, url)
@@ -425,7 +454,43 @@ class Fetcher:
         return FetchResult(url, page.url, response.status, html, dict(headers), 0.0)
 
 
-def _network_reason(exc: Exception) -> str:
+async def _loaded_or_failed(page: Any, request: Any, deadline: float) -> str | None:
+    """Wait for DOMContentLoaded; the failure text instead if the document's own request
+    fails first (its body cut off). Raises PlaywrightTimeout at the deadline."""
+    failed = asyncio.get_running_loop().create_future()
+
+    def on_failed(other: Any) -> None:
+        if other is request and not failed.done():
+            failed.set_result(other.failure or "request failed")
+
+    page.on("requestfailed", on_failed)
+    loaded = asyncio.ensure_future(page.wait_for_load_state(
+        "domcontentloaded", timeout=max(1.0, deadline - time.monotonic()) * 1000))
+    try:
+        if request.failure:  # it failed before we listened
+            return request.failure
+        await asyncio.wait((loaded, failed), return_when=asyncio.FIRST_COMPLETED)
+        if failed.done():
+            return failed.result()
+        loaded.result()  # raises a timeout
+        return request.failure
+    finally:
+        page.remove_listener("requestfailed", on_failed)
+        if not loaded.done():
+            loaded.cancel()
+        await asyncio.gather(loaded, return_exceptions=True)
+
+
+def _network_error(url: str, exc: Exception | str) -> FetchError:
+    """A FetchError for a failed request; retried unless the failure would only repeat."""
+    text = str(exc)
+    if DOWNLOAD_STARTING in text:
+        return FetchError(url, "a download, not a page (downloads are disabled)")
+    lasting = any(code in text for code in LASTING_ERRORS)
+    return FetchError(url, _network_reason(exc), retryable=not lasting)
+
+
+def _network_reason(exc: Exception | str) -> str:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"network error: {first_line[:200]}"
 
