@@ -221,6 +221,16 @@ class RobotsCache:
             return None
         return task.result().reason
 
+    def unavailable(self, url: str) -> str | None:
+        """When `url`'s host's robots.txt could not be read (5xx, unreachable, timed out),
+        why: its URLs are refused for now and should be tried again on a later run. None
+        when the rules were read, or a 4xx allowed everything, or they are not loaded yet."""
+        task = self._rules.get(_origin(url)) if is_fetchable(url) else None
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        rules = task.result()
+        return rules.reason if rules.parser is None and not rules.allow_all else None
+
     async def _load(self, origin: str) -> RobotsRules:
         robots_url = origin + "/robots.txt"
         try:
