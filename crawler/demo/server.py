@@ -8,6 +8,7 @@ server decided to send. Every injected fault ends by itself: hangs are bounded s
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import socket
@@ -65,6 +66,7 @@ class Fault:
     iframe_src: str | None = None  # put an <iframe src=...> at the top of the normal page
     bad_gzip: bool = False  # say Content-Encoding: gzip, send bytes that are not gzip
     attachment: bool = False  # Content-Disposition: attachment (a browser would download it)
+    extra_links: tuple[str, ...] = ()  # list these hrefs first in a section page's article list
     reset_after: int | None = None  # send this many body bytes, then a TCP reset; first `times` hits
     drip_seconds: float | None = None  # send the body in pieces over this long; first `times` hits
     hits: int = 0
@@ -84,8 +86,9 @@ class Faults:
 
     def add(self, match: str | re.Pattern[str], **behaviour) -> Fault:
         """`faults.add("/robots.txt", status_sequence=[500])`, `faults.add(re.compile(r"^/news/"), hang_seconds=5)`."""
-        if "status_sequence" in behaviour:
-            behaviour["status_sequence"] = tuple(behaviour["status_sequence"])
+        for name in ("status_sequence", "extra_links"):
+            if name in behaviour:
+                behaviour[name] = tuple(behaviour[name])
         for name in ("hang_seconds", "delay_seconds", "retry_after", "drip_seconds"):
             value = behaviour.get(name)
             if value is not None and not 0 <= value <= MAX_FAULT_SLEEP:
@@ -282,6 +285,10 @@ def _misbehave(response: Response, fault: Fault, hit: int) -> None:
     if fault.iframe_src is not None:
         frame = f'<iframe src="{fault.iframe_src}" width="300" height="200"></iframe>'.encode()
         response.body = response.body.replace(b"<body>", b"<body>" + frame, 1)
+    if fault.extra_links:
+        items = "".join(f'<li><a href="{html.escape(href)}">Also here</a></li>' for href in fault.extra_links)
+        response.body = re.sub(rb'(<ul class="article-list"[^>]*>)', lambda m: m.group(1) + items.encode(),
+                               response.body, count=1)
     if fault.huge_bytes is not None and len(response.body) < fault.huge_bytes:
         filler = b"<!-- " + b"x" * (fault.huge_bytes - len(response.body)) + b" -->"
         response.body = response.body.replace(b"</body>", filler + b"</body>", 1)
