@@ -275,16 +275,28 @@ class SiteCrawl:
     # -------------------------------------------------------------- sections
 
     async def _crawl_section(self, name: str, url: str) -> None:
+        # A walk that broke off (kill -9, stop, a failed page, --max-articles) left older pages
+        # unread, so until a walk reaches the end a page of seen articles does not end paging.
         self.summary.sections += 1
+        start, state = canonical_url(url), self.run.state
+        trust_seen = state.section_walk_complete(self.site.name, start)
+        state.mark_section_walk(self.site.name, start, complete=False)
+        if await self._walk_section(name, start, trust_seen):
+            state.mark_section_walk(self.site.name, start, complete=True)
+
+    async def _walk_section(self, name: str, start: str, trust_seen: bool) -> bool:
+        """Follow the section's pages; True when the walk reached its end."""
         visited: set[str] = set()
-        page_url: str | None = canonical_url(url)
+        page_url: str | None = start
         for number in range(1, self.max_pages + 1):
-            if page_url is None or page_url in visited or self.run.stop.is_set():
-                return
+            if self.run.stop.is_set():
+                return False
+            if page_url is None or page_url in visited:
+                return True
             visited.add(page_url)
             if not await self._allowed(page_url):
                 self.run.progress.note(f"{self.site.name}: robots.txt disallows section page {page_url}")
-                return
+                return True
             try:
                 result = await self.fetch(page_url, self.section_wait)
             except FetchError as exc:
@@ -292,7 +304,7 @@ class SiteCrawl:
                 self.summary.retries += exc.attempts - 1
                 self.summary.failures.append({"url": page_url, "reason": f"section page: {exc.reason}"})
                 self.run.progress.note(f"{self.site.name}: section {name} page {number} failed: {exc.reason}")
-                return
+                return False
             self.summary.pages += 1
             self.summary.retries += result.attempts - 1
             page = Page(result.html, result.final_url)
@@ -309,10 +321,13 @@ class SiteCrawl:
             self.run.progress.page(self.site.name, name, number, page_url, len(fresh))
             self._enqueue(fresh, remember=True)
             if self.run.budget.limit is not None and len(self.queued) >= self.run.budget.limit:
-                return  # enough articles queued for --max-articles
-            if not allowed or all(self.run.state.is_seen(link) for link in allowed):
-                return  # nothing here we have not written before: older pages are seen too
+                return False  # enough articles queued for --max-articles
+            if not allowed:
+                return True
+            if trust_seen and all(self.run.state.is_seen(link) for link in allowed):
+                return True  # nothing here we have not written before: older pages are seen too
             page_url = self.next_page(page, result.final_url)
+        return True  # max_pages
 
     def article_links(self, page: Page, base: str) -> list[str]:
         """Canonical article URLs of a section page, in page order, without repeats."""

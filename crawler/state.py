@@ -32,6 +32,13 @@ CREATE TABLE IF NOT EXISTS articles (
     updated_at   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS articles_site_status ON articles (site, status);
+CREATE TABLE IF NOT EXISTS section_walks (
+    site       TEXT NOT NULL,
+    url        TEXT NOT NULL,               -- the section's first page (canonical)
+    complete   INTEGER NOT NULL,            -- 0 while a walk is under way or after it broke off
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (site, url)
+);
 """
 
 
@@ -97,6 +104,21 @@ class CrawlState:
         """Why `url` last failed, or None if it never failed or is now done."""
         row = self._db.execute("SELECT reason FROM articles WHERE url = ?", (url,)).fetchone()
         return row[0] if row else None
+
+    def section_walk_complete(self, site: str, url: str) -> bool:
+        """True when the last walk of the section starting at `url` reached its end (the last
+        page, max_pages, or a page of seen articles after a complete walk)."""
+        row = self._db.execute("SELECT complete FROM section_walks WHERE site = ? AND url = ?",
+                               (site, url)).fetchone()
+        return bool(row and row[0])
+
+    def mark_section_walk(self, site: str, url: str, complete: bool) -> None:
+        """Record a walk as under way (False, at its start) or as having reached its end."""
+        self._db.execute(
+            """INSERT INTO section_walks (site, url, complete, updated_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (site, url) DO UPDATE SET complete = excluded.complete,
+                                                     updated_at = excluded.updated_at""",
+            (site, url, int(complete), _now()))
 
     def counts(self, site: str | None = None) -> dict[str, int]:
         """{"done": n, "failed": n}, for one site or all of them."""
