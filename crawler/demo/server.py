@@ -67,6 +67,7 @@ class Fault:
     bad_gzip: bool = False  # say Content-Encoding: gzip, send bytes that are not gzip
     attachment: bool = False  # Content-Disposition: attachment (a browser would download it)
     extra_links: tuple[str, ...] = ()  # list these hrefs first in a section page's article list
+    script: str | None = None  # run this JavaScript in the page (a hostile page's own script)
     reset_after: int | None = None  # send this many body bytes, then a TCP reset; first `times` hits
     drip_seconds: float | None = None  # send the body in pieces over this long; first `times` hits
     hits: int = 0
@@ -285,6 +286,8 @@ def _misbehave(response: Response, fault: Fault, hit: int) -> None:
     if fault.iframe_src is not None:
         frame = f'<iframe src="{fault.iframe_src}" width="300" height="200"></iframe>'.encode()
         response.body = response.body.replace(b"<body>", b"<body>" + frame, 1)
+    if fault.script is not None:
+        response.body = response.body.replace(b"</head>", f"<script>{fault.script}</script></head>".encode(), 1)
     if fault.extra_links:
         items = "".join(f'<li><a href="{html.escape(href)}">Also here</a></li>' for href in fault.extra_links)
         response.body = re.sub(rb'(<ul class="article-list"[^>]*>)', lambda m: m.group(1) + items.encode(),
