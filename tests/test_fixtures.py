@@ -83,3 +83,10 @@ def test_the_projects_own_fixtures_match_their_approved_records(capsys):
         pytest.skip("no fixtures committed yet")
     assert main(["fixtures", "check", "--fixtures", str(ROOT / "fixtures"),
                  "--selectors", str(ROOT / "selectors")]) == 0, capsys.readouterr().out
+
+
+def test_extract_for_a_host_without_a_selector_file_exits_2(tmp_path, capsys):
+    page = tmp_path / "page.html"
+    page.write_text(PAGE, "utf-8")
+    assert main(["extract", str(page), "--url", "https://unknown.example/a"]) == 2
+    assert "no selector file serves host 'unknown.example'" in capsys.readouterr().err
