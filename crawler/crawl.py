@@ -245,11 +245,13 @@ class SiteCrawl:
         self.section_wait = section_selector(site)
 
     async def _robots_text(self, url: str) -> tuple[int, str]:
+        await self.run.fetcher.ensure_allowed_target(url, self.site)  # a refused host is not asked at all
         await self.run.fetcher.open_http(ROBOTS_CLIENT)
         async with self.pacer.slot(host_of(url)):
             return await self.run.fetcher.fetch_text(url)
 
     async def fetch(self, url: str, wait_for: str | None) -> FetchResult:
+        await self.run.fetcher.ensure_allowed_target(url, self.site)  # before its robots.txt is asked for
         await self.robots.allowed(url)  # loads robots.txt (and its Crawl-delay) for the host first
         return await self.run.fetcher.fetch(
             url, self.site, pacer=self.pacer, settings=self.settings, render=self.render,
@@ -294,10 +296,14 @@ class SiteCrawl:
             if page_url is None or page_url in visited:
                 return True
             visited.add(page_url)
-            if not await self._allowed(page_url):
-                self.run.progress.note(f"{self.site.name}: robots.txt disallows section page {page_url}")
-                return True
             try:
+                await self.run.fetcher.ensure_allowed_target(page_url, self.site)
+                if not await self._allowed(page_url):
+                    not_now = self.robots.unavailable(page_url)
+                    if not_now is None:
+                        self.run.progress.note(f"{self.site.name}: robots.txt disallows section page {page_url}")
+                        return True
+                    raise FetchError(page_url, not_now)
                 result = await self.fetch(page_url, self.section_wait)
             except FetchError as exc:
                 self.summary.pages_failed += 1
@@ -309,7 +315,12 @@ class SiteCrawl:
             self.summary.retries += result.attempts - 1
             page = Page(result.html, result.final_url)
             links = self.article_links(page, result.final_url)
-            allowed = [link for link in links if await self._allowed(link)]
+            allowed = []
+            for link in links:
+                if await self._allowed(link):
+                    allowed.append(link)
+                elif (not_now := self.robots.unavailable(link)) and not self.run.state.is_seen(link):
+                    self._record_failure(link, not_now)  # kept in the state for a later run
             fresh = []
             for link in allowed:
                 if self.run.state.is_seen(link):
@@ -357,12 +368,22 @@ class SiteCrawl:
         return None
 
     async def _allowed(self, url: str) -> bool:
+        """robots.txt allows `url`. A refusal because robots.txt could not be read is not
+        counted as a skip: the caller records it as a failure, to try again later."""
         if await self.robots.allowed(url):
             return True
-        if url not in self.robots_skipped:
+        if self.robots.unavailable(url) is None and url not in self.robots_skipped:
             self.robots_skipped.add(url)
             self.summary.robots_skips += 1
         return False
+
+    def _record_failure(self, url: str, reason: str, attempts: int = 1) -> None:
+        """Count a failed article, say why, and keep it in the state for the next run."""
+        self.summary.retries += attempts - 1
+        self.summary.failed += 1
+        self.summary.failures.append({"url": url, "reason": reason})
+        self.run.state.record_failure(url, self.site.name, reason)
+        self.run.progress.article(self.site.name, url, "failed", reason)
 
     def _enqueue(self, items: list[tuple[str, str | None]], remember: bool = False) -> None:
         added = 0
@@ -391,16 +412,18 @@ class SiteCrawl:
 
     async def _crawl_article(self, url: str, section: str | None) -> None:
         state, name = self.run.state, self.site.name
+        if state.is_seen(url):  # another spelling of it was written since it was queued
+            self.summary.seen += 1
+            return
         if not await self._allowed(url):  # a failed URL from an earlier run, now disallowed
+            not_now = self.robots.unavailable(url)
+            if not_now:
+                self._record_failure(url, not_now)
             return
         try:
             result = await self.fetch(url, self.article_wait)
         except FetchError as exc:
-            self.summary.retries += exc.attempts - 1
-            self.summary.failed += 1
-            self.summary.failures.append({"url": url, "reason": exc.reason})
-            state.record_failure(url, name, exc.reason)
-            self.run.progress.article(name, url, "failed", exc.reason)
+            self._record_failure(url, exc.reason, exc.attempts)
             return
         self.summary.retries += result.attempts - 1
         fetched_at = _now_iso()
@@ -409,7 +432,7 @@ class SiteCrawl:
         key = canonical_url(result.final_url,
                             canonical_links[0].attributes.get("href") if canonical_links else None)
         article = extract_page(result.html, key, self.site, fetched_at=fetched_at)
-        if key != url and state.is_seen(key):  # another spelling of an article already written
+        if state.is_seen(key):  # another spelling of an article already written
             state.mark_done(url, name, article.content_hash, fetched_at)
             self.summary.seen += 1
             self.run.progress.article(name, url, "seen", f"same as {key}")
