@@ -238,8 +238,9 @@ class RobotsCache:
         except TimeoutError:
             return RobotsRules(None, False, f"{robots_url} timed out: everything disallowed this run")
         except Exception as error:  # noqa: BLE001 - any failure to reach it means the same
+            first_line = (str(error).strip().splitlines() or [""])[0][:200]  # not a whole call log
             return RobotsRules(None, False, f"{robots_url} unreachable ({type(error).__name__}: "
-                                            f"{error}): everything disallowed this run")
+                                            f"{first_line}): everything disallowed this run")
         if 200 <= status < 300:
             parser = Protego.parse(text[:ROBOTS_MAX_BYTES])
             return RobotsRules(parser, True, f"{robots_url} parsed")
