@@ -325,8 +325,11 @@ class Fetcher:
     async def _ensure_browser(self):
         async with self._browser_lock:
             if self._browser is None:
+                # Playwright turns Chromium's popup blocker off; keep it on, so a page script
+                # cannot open a window (a new tab outside the domain guard) without a click.
                 self._browser = await self._playwright.chromium.launch(
-                    executable_path=find_chromium(), headless=True, args=launch_args())
+                    executable_path=find_chromium(), headless=True, args=launch_args(),
+                    ignore_default_args=["--disable-popup-blocking"])
         return self._browser
 
     async def _new_context(self) -> _SiteContext:
