@@ -396,7 +396,10 @@ def _clean_paragraph(text: str, body: BodyRule) -> str:
 def _summary(page: Page, body: BodyRule, paragraphs: list[str]) -> list[str]:
     for fallback in body.summary:
         values = [_clean_paragraph(v, body) for v in fallback_values(page, fallback, many=True)]
-        values = [v for v in values if v and v not in paragraphs]
+        # A standfirst that also opens the body is read once; one repeated further down is
+        # still the standfirst.
+        opening = paragraphs[:len(values)]
+        values = [v for v in values if v and v not in opening]
         if values:
             return values
     return []

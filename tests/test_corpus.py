@@ -49,6 +49,12 @@ KNOWN_CONFLICTS = {
     "fundus/de/WinFuture_2024_04_29":
         "the expectation misses the real paragraph after an ad slot ('Rechnen wir es durch: ...'): "
         "a correct reading scores F1 0.894",
+    "fundus/us/RollingStone_2024_04_25":
+        "the expectation glues the in-text 'Trending' box (four headlines of other stories) onto "
+        "the last paragraph; the article text alone scores F1 0.944 (P 0.993)",
+    "fundus/us/RollingStone_2024_08_27":
+        "the expectation glues the in-text 'Editor's picks', 'Related' and 'Trending' boxes onto "
+        "the paragraphs before them; the article text alone scores F1 0.923 (P 0.991)",
     "fundus/kr/HankookIlbo_2026_01_29":
         "not a conflict but a limit: the text is only inside Next.js flight data "
         "(self.__next_f.push scripts), in no element a selector can reach",
