@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from crawler.corpus import all_pages, corpus_dir
-from crawler.report import CORPUS_BODY_F1, TITLE_DATE_SHARE, corpus_figures, evaluate
+from crawler.report import (
+    CORPUS_BODY_F1,
+    KNOWN_CONFLICTS,
+    TITLE_DATE_SHARE,
+    corpus_figures,
+    evaluate,
+)
 from crawler.sites import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,33 +39,6 @@ STRICT = [label for label in COVERED if PAGES[label].strict]
 RELATED: dict[str, list[dict]] = {}
 for _path in sorted((ROOT / "tests" / "related").glob("*.json")):
     RELATED.update(json.loads(_path.read_text("utf-8")))
-
-# Pages where no correct reading meets the target, with the reason. Each is a strict xfail:
-# if a page starts passing, the test says so and the entry must go.
-KNOWN_CONFLICTS = {
-    "fundus/us/Reuters_2024_03_07":
-        "the hand-annotated Reuters pages keep the 'Reporting by ...; Editing by ...' credit line "
-        "(Reuters_0 fails without it); Fundus's expectation for this page drops it: F1 0.98992",
-    "fundus-eval-dev/TheIndependent_0":
-        "its hand annotation keeps the standfirst, which TheIndependent_1 and the Fundus page "
-        "drop (keeping it costs them F1 0.931 and 0.954); dropping it leaves this page at 0.978",
-    "fundus/tr/NTVTR_2024_04_30":
-        "one long <p> broken into lines with <br>; the expectation glues the lines together "
-        "('BULUŞTUGalatasaray'), which costs a correct reading F1 0.960",
-    "fundus/de/WinFuture_2024_04_29":
-        "the expectation misses the real paragraph after an ad slot ('Rechnen wir es durch: ...'): "
-        "a correct reading scores F1 0.894",
-    "fundus/us/RollingStone_2024_04_25":
-        "the expectation glues the in-text 'Trending' box (four headlines of other stories) onto "
-        "the last paragraph; the article text alone scores F1 0.944 (P 0.993)",
-    "fundus/us/RollingStone_2024_08_27":
-        "the expectation glues the in-text 'Editor's picks', 'Related' and 'Trending' boxes onto "
-        "the paragraphs before them; the article text alone scores F1 0.923 (P 0.991)",
-    "fundus/kr/HankookIlbo_2026_01_29":
-        "not a conflict but a limit: the text is only inside Next.js flight data "
-        "(self.__next_f.push scripts), in no element a selector can reach",
-}
-
 
 def _conflict_marked(labels):
     return [pytest.param(label, marks=pytest.mark.xfail(strict=True, reason=KNOWN_CONFLICTS[label]))
