@@ -33,6 +33,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from . import settings as defaults
 from .addresses import AddressGuard
 from .errors import NewscrawlError
+from .pages import decode_html
 from .polite import HostPacer, parse_retry_after
 from .settings import PolitenessSettings
 from .sites import Site
@@ -129,20 +130,10 @@ def content_refusal(headers: dict[str, str], max_bytes: int) -> str | None:
     return None
 
 
-_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.IGNORECASE)
-
-
-def decode_html(body: bytes, content_type: str) -> str:
-    """The header's charset, else a <meta charset>, else UTF-8; bad bytes replaced."""
+def decode_body(body: bytes, content_type: str) -> str:
+    """Decode a response: the header's charset wins, then what pages.decode_html sniffs."""
     found = re.search(r"charset=([\w-]+)", content_type or "", re.IGNORECASE)
-    charset = found.group(1) if found else None
-    if not charset:
-        meta = _CHARSET.search(body[:4096])
-        charset = meta.group(1).decode("ascii") if meta else "utf-8"
-    try:
-        return body.decode(charset, errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+    return decode_html(body, found.group(1) if found else None)
 
 
 @dataclass
@@ -251,7 +242,7 @@ class Fetcher:
         response = await api.get(url, timeout=timeout * 1000, fail_on_status_code=False)
         try:
             body = await response.body()
-            return response.status, decode_html(body, response.headers.get("content-type", ""))
+            return response.status, decode_body(body, response.headers.get("content-type", ""))
         finally:
             await _quietly(response.dispose())
 
@@ -316,7 +307,7 @@ class Fetcher:
                 await _quietly(response.dispose())
             if len(body) > self.max_page_bytes:
                 raise FetchError(url, f"page larger than {self.max_page_bytes} bytes")
-            html = decode_html(body, headers.get("content-type", ""))
+            html = decode_body(body, headers.get("content-type", ""))
             return FetchResult(url, current, response.status, html, dict(headers), 0.0)
         raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
 
