@@ -9,8 +9,13 @@ start (browser launch included):
   - our crawler, http mode (Playwright's APIRequestContext);
   - a naive Playwright loop over the same article URLs: a new page per URL, wait for "load",
     nothing blocked, then the same extraction.
-Then the peak resident memory of Python plus every browser process during a browser-mode crawl
-of --memory-articles articles, and the growth after the first 500.
+Then the peak memory of Python plus every browser process during a browser-mode crawl of
+--memory-articles articles, and the growth after the first 500. Memory is summed as PSS
+(proportional set size, /proc/<pid>/smaps_rollup): Chromium's processes share most of their
+pages, and a sum of RSS counts each shared page once per process. The RSS sum is printed too.
+
+The machine's load average is printed at the start and the end: on a busy machine every figure
+drops, the naive loop's too, so compare the ratios.
 """
 
 from __future__ import annotations
@@ -78,49 +83,75 @@ async def naive_loop(site, urls: list[str], folder: Path):
 
 # ------------------------------------------------------------------ memory
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of `root` and all its descendants (Chromium's many processes)."""
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it (Python, Playwright's driver, all of Chromium's)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        pid, parent = int(entry), int(fields[1])
-        children.setdefault(parent, []).append(pid)
-        rss[pid] = int(fields[21]) * page
-    total, stack = 0, [root]
+        children.setdefault(parent, []).append(int(entry))
+    found, stack = [], [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        found.append(pid)
         stack.extend(children.get(pid, []))
-    return total
+    return found
+
+
+def rss_and_pss(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in bytes. Chromium's processes are forked from one zygote and map the same
+    binary, so summing RSS counts their shared pages once per process; PSS divides each shared
+    page between the processes sharing it, so a sum of PSS is the memory really in use."""
+    values = {"Rss:": 0, "Pss:": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+            for line in handle:
+                key, _, rest = line.partition(" ")
+                if key in values:
+                    values[key] = int(rest.split()[0]) * 1024
+    except OSError:  # the process ended meanwhile
+        pass
+    return values["Rss:"], values["Pss:"]
+
+
+def tree_memory(root: int) -> tuple[int, int, int]:
+    """(summed RSS, summed PSS, process count) of `root` and its descendants."""
+    pids = descendants(root)
+    sizes = [rss_and_pss(pid) for pid in pids]
+    return sum(r for r, _ in sizes), sum(p for _, p in sizes), len(pids)
 
 
 class MemorySampler(threading.Thread):
-    """Samples (articles written so far, RSS of this process tree) every `interval` seconds."""
+    """Samples (articles written so far, RSS, PSS, processes) of this process tree every
+    `interval` seconds."""
 
     def __init__(self, output: Path, interval: float = 0.5):
         super().__init__(daemon=True)
         self.output, self.interval = output, interval
-        self.samples: list[tuple[int, int]] = []
+        self.samples: list[tuple[int, int, int, int]] = []
         self.done = threading.Event()
+        self._offset = self._lines = 0
 
     def articles(self) -> int:
+        """Lines written so far, reading only what was appended since the last call."""
         try:
             with open(self.output, "rb") as handle:
-                return sum(1 for _ in handle)
+                handle.seek(self._offset)
+                appended = handle.read()
         except FileNotFoundError:
             return 0
+        self._offset += len(appended)
+        self._lines += appended.count(b"\n")
+        return self._lines
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
-            self.samples.append((self.articles(), tree_rss_bytes(os.getpid())))
+            self.samples.append((self.articles(), *tree_memory(os.getpid())))
 
 
 async def memory_run(site, folder: Path, articles: int, concurrency: int):
@@ -136,52 +167,73 @@ async def memory_run(site, folder: Path, articles: int, concurrency: int):
     return summary.total("new"), time.monotonic() - started, sampler.samples
 
 
+def report_memory(samples, count: int, seconds: float, concurrency: int) -> None:
+    if not samples:
+        print("\nmemory: no samples")
+        return
+    mib = 2**20
+    peak_rss = max(s[1] for s in samples)
+    peak_pss = max(s[2] for s in samples)
+    print(f"\nmemory: {count} articles in {seconds:.0f}s (browser, c={concurrency}), "
+          f"Python + Playwright driver + every Chromium process")
+    print(f"  peak PSS {peak_pss / mib:.0f} MiB (the memory really used; shared pages divided)")
+    print(f"  peak RSS sum {peak_rss / mib:.0f} MiB (counts pages shared between processes once per process)")
+    after_500 = [s for s in samples if s[0] >= 500]
+    if after_500:
+        first = after_500[0]
+        print(f"  PSS at 500 articles {first[2] / mib:.0f} MiB, highest after that "
+              f"{max(s[2] for s in after_500) / mib:.0f} MiB, at the end {after_500[-1][2] / mib:.0f} MiB")
+    print(f"  {'articles':>8} {'PSS MiB':>8} {'RSS MiB':>8} {'procs':>6}")
+    for done, rss, pss, procs in samples[:: max(1, len(samples) // 12)] + samples[-1:]:
+        print(f"  {done:8} {pss / mib:8.0f} {rss / mib:8.0f} {procs:6}")
+
+
 # ------------------------------------------------------------------ main
+
+def speed_runs(folder: Path, articles: int, concurrency: int) -> None:
+    demo = DemoSite(articles=articles, per_page=25)
+    results = {}
+    with DemoServer(demo) as server:
+        site = demo_config(server.base_url, folder)
+        urls = [server.base_url + demo.article(i).url for i in range(1, articles + 1)]
+        runs = {"naive": lambda: naive_loop(site, urls, folder),
+                "browser c=1": lambda: our_crawler(site, folder, "browser", 1),
+                f"browser c={concurrency}": lambda: our_crawler(site, folder, "browser", concurrency),
+                "http c=1": lambda: our_crawler(site, folder, "http", 1),
+                f"http c={concurrency}": lambda: our_crawler(site, folder, "http", concurrency)}
+        for name, run in runs.items():
+            count, seconds = asyncio.run(run())
+            results[name] = (count, seconds, os.getloadavg()[0])
+            print(f"  {name}: {count} articles in {seconds:.1f}s", flush=True)
+    naive_rate = results["naive"][0] / results["naive"][1] * 60
+    print(f"\n{'run':16} {'articles':>8} {'seconds':>8} {'per min':>8} {'x naive':>8} {'load':>6}")
+    for name, (count, seconds, load) in results.items():
+        rate = count / seconds * 60
+        print(f"{name:16} {count:8} {seconds:8.1f} {rate:8.0f} {rate / naive_rate:8.1f} {load:6.1f}")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=300, help="demo site size for speed (>= 300)")
     parser.add_argument("--concurrency", type=int, default=4, help="per-host concurrency of our crawler")
     parser.add_argument("--memory-articles", type=int, default=2000, help="0 skips the memory run")
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed runs (memory only)")
     args = parser.parse_args()
 
     print(f"{os.cpu_count()} CPUs, Chromium {find_chromium() or '(Playwright build)'}; "
           f"loadavg {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmp:
         folder = Path(tmp)
-        demo = DemoSite(articles=args.articles, per_page=25)
-        with DemoServer(demo) as server:
-            site = demo_config(server.base_url, folder)
-            urls = [server.base_url + demo.article(i).url for i in range(1, args.articles + 1)]
-            results = {}
-            results["naive"] = asyncio.run(naive_loop(site, urls, folder))
-            results["browser c=1"] = asyncio.run(our_crawler(site, folder, "browser", 1))
-            results[f"browser c={args.concurrency}"] = asyncio.run(
-                our_crawler(site, folder, "browser", args.concurrency))
-            results["http c=1"] = asyncio.run(our_crawler(site, folder, "http", 1))
-            results[f"http c={args.concurrency}"] = asyncio.run(our_crawler(site, folder, "http", args.concurrency))
-        naive_rate = results["naive"][0] / results["naive"][1] * 60
-        print(f"\n{'run':16} {'articles':>8} {'seconds':>8} {'per min':>8} {'x naive':>8}")
-        for name, (count, seconds) in results.items():
-            rate = count / seconds * 60
-            print(f"{name:16} {count:8} {seconds:8.1f} {rate:8.0f} {rate / naive_rate:8.1f}")
-
+        if not args.no_speed:
+            speed_runs(folder, args.articles, args.concurrency)
         if args.memory_articles:
             demo = DemoSite(articles=args.memory_articles, per_page=25)
             with DemoServer(demo) as server:
                 site = demo_config(server.base_url, folder)
                 count, seconds, samples = asyncio.run(
                     memory_run(site, folder, args.memory_articles, args.concurrency))
-            peak = max(rss for _, rss in samples)
-            after_500 = [rss for done, rss in samples if done >= 500]
-            print(f"\nmemory: {count} articles in {seconds:.0f}s (browser, c={args.concurrency}); "
-                  f"peak RSS of Python + browser processes {peak / 2**20:.0f} MiB")
-            if after_500:
-                first = after_500[0]
-                print(f"  at 500 articles {first / 2**20:.0f} MiB, highest after that "
-                      f"{max(after_500) / 2**20:.0f} MiB, at the end {after_500[-1] / 2**20:.0f} MiB")
-            for done, rss in samples[:: max(1, len(samples) // 12)]:
-                print(f"  {done:5} articles  {rss / 2**20:6.0f} MiB")
+            report_memory(samples, count, seconds, args.concurrency)
+    print(f"\nloadavg (1, 5, 15 min) at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 
