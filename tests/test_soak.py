@@ -87,3 +87,25 @@ def test_memory_stays_flat(soaked):
     # PSS of the crawl's Python, and of Python plus the Playwright driver, over the longest run.
     assert python["last_quarter_mib"] <= python["second_quarter_mib"] + 10, (seed, python)
     assert total["last_quarter_mib"] <= total["second_quarter_mib"] * 1.25, (seed, total)
+
+
+# ------------------------------------------------------------------ the bug the soak found
+
+def test_a_section_walk_cut_short_is_taken_up_to_the_end_next_run(tmp_path, demo_server, demo_config,
+                                                                 fast_politeness):
+    """The soak lost 74 of 291 articles when the kill landed during discovery: the rerun found
+    page 1 all seen and stopped paging, so older pages nobody had read were skipped for good.
+    --max-articles cuts a walk short the same way, deterministically."""
+    from crawler.crawl import run_crawl
+
+    politics = {"demo": {"Politics": f"{demo_server.base_url}/section/politics?page=1"}}
+    options = {"out_template": str(tmp_path / "out" / "{site}.jsonl"), "state_path": tmp_path / "state.sqlite",
+               "politeness_overrides": fast_politeness, "render_override": "http",
+               "sections_override": politics}
+    first = run_crawl([demo_config], max_articles=4, **options)  # page 1 holds 4: the walk stops there
+    assert first.total("new") == 4
+    second = run_crawl([demo_config], **options)
+    third = run_crawl([demo_config], **options)  # the walk reached the end: page 1 is enough now
+    politics_ids = demo_server.site.article_ids("politics")
+    assert first.total("new") + second.total("new") == len(politics_ids) == 10
+    assert third.total("new") == 0 and third.total("pages") == 1
