@@ -176,6 +176,7 @@ class Fetcher:
         self._context_lock = asyncio.Lock()
         self._contexts: dict[str, _SiteContext] = {}
         self._api: dict[str, Any] = {}
+        self._disposing: set[asyncio.Task] = set()
         self.addresses = AddressGuard()
 
     async def __aenter__(self) -> Self:
@@ -186,6 +187,7 @@ class Fetcher:
         await self.close()
 
     async def close(self) -> None:
+        await asyncio.gather(*self._disposing)
         for api in self._api.values():
             await _quietly(api.dispose())
         for holder in self._contexts.values():
@@ -309,12 +311,18 @@ class Fetcher:
             except PlaywrightError as exc:
                 raise _network_error(url, exc) from None
             finally:
-                await _quietly(response.dispose())
+                self._dispose_later(response)
             if len(body) > self.max_page_bytes:
                 raise FetchError(url, f"page larger than {self.max_page_bytes} bytes")
             html = decode_body(body, headers.get("content-type", ""))
             return FetchResult(url, current, response.status, html, dict(headers), 0.0)
         raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+
+    def _dispose_later(self, response) -> None:
+        """Free a response's body in the driver without waiting a round trip for the answer."""
+        task = asyncio.ensure_future(_quietly(response.dispose()))
+        self._disposing.add(task)
+        task.add_done_callback(self._disposing.discard)
 
     # ------------------------------------------------------------ browser mode
 

@@ -18,7 +18,7 @@ BLOCKED_RESOURCE_PATTERNS = (  # handed to CDP Network.setBlockedURLs
     "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot",
     "*.mp4", "*.webm", "*.mp3", "*.m4a", "*.ogg", "*.wav",
 )
-RECYCLE_CONTEXT_EVERY = 200  # pages per browser context before it is replaced (flat memory)
+RECYCLE_CONTEXT_EVERY = 100  # pages per browser context before it is replaced (renderers grow ~1 MiB a page)
 MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
 
 
