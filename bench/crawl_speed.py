@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/crawl_speed.py                      # 300 articles + 2,000 for memory
     .venv/bin/python bench/crawl_speed.py --memory-articles 0  # speed only
+    .venv/bin/python bench/crawl_speed.py --no-speed           # memory only
 
 Articles per minute, all on one demo server with politeness delays at 0, each from a fresh
-start (browser launch included):
-  - our crawler, browser mode (sections rendered by Chromium, resources blocked);
-  - our crawler, http mode (Playwright's APIRequestContext);
+start (browser launch included), sections and robots.txt included for our crawler:
+  - our crawler, browser mode (sections rendered by Chromium, resources blocked), with a
+    per-host concurrency of 1 and of --concurrency (the delays are 0, so several pages of the
+    one demo host are in flight);
+  - our crawler, http mode (Playwright's APIRequestContext), the same two ways;
   - a naive Playwright loop over the same article URLs: a new page per URL, wait for "load",
     nothing blocked, then the same extraction.
 Then the peak memory of Python plus every browser process during a browser-mode crawl of
