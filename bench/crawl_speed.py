@@ -17,8 +17,10 @@ Then the peak memory of Python plus every browser process during a browser-mode 
 (proportional set size, /proc/<pid>/smaps_rollup): Chromium's processes share most of their
 pages, and a sum of RSS counts each shared page once per process. The RSS sum is printed too.
 
-The machine's load average is printed at the start and the end: on a busy machine every figure
-drops, the naive loop's too, so compare the ratios.
+The machine's load average is printed for every run: on a busy machine every figure drops, the
+naive loop's too, and the load drifts between runs, so the wall-time ratios move with it. The
+CPU time per article of each run (all processes) is printed as well; it hardly depends on the
+load, so its ratio to the naive loop's is the steadier comparison.
 """
 
 from __future__ import annotations
@@ -129,6 +131,44 @@ def tree_memory(root: int) -> tuple[int, int, int]:
     return sum(r for r, _ in sizes), sum(p for _, p in sizes), len(pids)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds `pid` has used (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuSampler(threading.Thread):
+    """CPU seconds of every process below this one (Playwright's driver, Chromium's processes),
+    sampled every `interval` seconds, plus this process's own. Short-lived children lose their
+    last interval, so the figure is a slight undercount. Unlike wall time it barely depends on
+    how busy the machine is, which makes it the fairer comparison on a loaded machine."""
+
+    def __init__(self, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.children: dict[int, float] = {}
+        self.done = threading.Event()
+        self.own_start = time.process_time()
+        self.own = 0.0
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self.done.wait(self.interval):
+            for pid in descendants(me):
+                if pid != me:
+                    self.children[pid] = max(self.children.get(pid, 0.0), cpu_seconds(pid))
+
+    def stop(self) -> float:
+        """Total CPU seconds used since the start."""
+        self.done.set()
+        self.join()
+        return time.process_time() - self.own_start + sum(self.children.values())
+
+
 class MemorySampler(threading.Thread):
     """Samples (articles written so far, RSS, PSS, processes) of this process tree every
     `interval` seconds."""
@@ -205,14 +245,22 @@ def speed_runs(folder: Path, articles: int, concurrency: int) -> None:
                 "http c=1": lambda: our_crawler(site, folder, "http", 1),
                 f"http c={concurrency}": lambda: our_crawler(site, folder, "http", concurrency)}
         for name, run in runs.items():
+            sampler = CpuSampler()
+            sampler.start()
             count, seconds = asyncio.run(run())
-            results[name] = (count, seconds, os.getloadavg()[0])
-            print(f"  {name}: {count} articles in {seconds:.1f}s", flush=True)
-    naive_rate = results["naive"][0] / results["naive"][1] * 60
-    print(f"\n{'run':16} {'articles':>8} {'seconds':>8} {'per min':>8} {'x naive':>8} {'load':>6}")
-    for name, (count, seconds, load) in results.items():
-        rate = count / seconds * 60
-        print(f"{name:16} {count:8} {seconds:8.1f} {rate:8.0f} {rate / naive_rate:8.1f} {load:6.1f}")
+            cpu = sampler.stop()
+            results[name] = (count, seconds, cpu, os.getloadavg()[0])
+            print(f"  {name}: {count} articles in {seconds:.1f}s, {cpu:.1f} CPU seconds", flush=True)
+    naive_count, naive_seconds, naive_cpu, _ = results["naive"]
+    naive_rate, naive_cost = naive_count / naive_seconds * 60, naive_cpu / naive_count
+    print("\nper min: articles per minute of wall time; CPU ms: CPU time of Python + driver + Chromium")
+    print("per article (all processes, all cores); load: 1-minute load average at the end of the run")
+    print(f"\n{'run':14} {'articles':>8} {'seconds':>8} {'per min':>8} {'x naive':>8} "
+          f"{'CPU ms':>7} {'x naive':>8} {'load':>5}")
+    for name, (count, seconds, cpu, load) in results.items():
+        rate, cost = count / seconds * 60, cpu / count
+        print(f"{name:14} {count:8} {seconds:8.1f} {rate:8.0f} {rate / naive_rate:8.1f} "
+              f"{cost * 1000:7.0f} {naive_cost / cost:8.1f} {load:5.1f}")
 
 
 def main() -> int:
