@@ -266,7 +266,11 @@ class Fetcher:
                 else:
                     result = await self._fetch_http(url, site, settings)
             except FetchError as exc:
-                pacer.feedback(host, exc.status, time.monotonic() - started, exc.retry_after)
+                # Only a failure that may pass (no answer, a timeout, a reset) says the host
+                # struggles; a refused page (off the site, not HTML, too large, a redirect
+                # loop) came back promptly and must not double the host's delay.
+                if exc.retryable:
+                    pacer.feedback(host, exc.status, time.monotonic() - started, exc.retry_after)
                 raise
             result.elapsed = time.monotonic() - started
             error = None if 200 <= result.status < 300 else status_error(url, result.status, result.headers)

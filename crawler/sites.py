@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
@@ -102,6 +102,9 @@ class Politeness:
     retry_after_cap: float | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    slow_response: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ LAYOUT_KEYS = {"title", "section", "authors", "source", "body", "dateline", "rel
 SITE_KEYS = LAYOUT_KEYS | {"name", "domains", "language", "timezone", "layout", "crawl", "test_url"}
 CRAWL_KEYS = {"sections", "links", "article_url", "next_page", "max_pages", "render",
               "wait_for", "allow_private", "verified", "politeness"}
-POLITENESS_KEYS = {"min_delay", "jitter", "concurrency", "retry_after_cap", "timeout", "max_retries"}
+POLITENESS_KEYS = {f.name for f in fields(Politeness)}
 
 _probe_document = LexborHTMLParser("<html><body></body></html>")
 

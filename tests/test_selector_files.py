@@ -99,3 +99,12 @@ def test_the_readme_example_selector_file_is_valid(tmp_path):
     site = load_site(tmp_path / "example.toml")
     assert [layout.name for layout in site.layouts] == ["2019", "2024"]
     assert site.crawl.sections["Politik"] == "https://example.com/politik/"
+
+
+def test_every_politeness_setting_can_be_overridden_per_site():
+    from dataclasses import fields
+
+    from crawler.settings import PolitenessSettings
+    from crawler.sites import POLITENESS_KEYS
+
+    assert POLITENESS_KEYS == {f.name for f in fields(PolitenessSettings)}
