@@ -508,8 +508,11 @@ def _network_reason(exc: Exception | str) -> str:
     return f"network error: {first_line[:200]}"
 
 
+CLOSE_TIMEOUT = 10.0  # seconds: a close that Chromium never answers must not hang the crawl
+
+
 async def _quietly(awaitable) -> None:
     try:
-        await awaitable
+        await asyncio.wait_for(awaitable, CLOSE_TIMEOUT)
     except Exception:  # noqa: BLE001, S110 - closing something that is already gone
         pass
