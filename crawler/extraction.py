@@ -27,11 +27,10 @@ ALWAYS_STRIP = ("script", "style", "noscript", "template", "iframe", "svg", "but
 
 # Only ASCII whitespace is layout. Publishers put no-break and ideographic spaces in titles
 # on purpose ("Babiš a\xa0Hrad", "注意報\u3000気象庁"), and the corpus keeps them.
-_LAYOUT_SPACE = re.compile(r"[ \t\n\r\f\v]+")
-
-
 def normalize_space(text: str) -> str:
-    return _LAYOUT_SPACE.sub(" ", text).strip(" \t\n\r\f\v")
+    # bytes.split() splits on ASCII whitespace only, and is several times faster than a regex
+    # on this hot path; surrogatepass keeps lone surrogates from JSON-LD escapes intact.
+    return b" ".join(text.encode("utf-8", "surrogatepass").split()).decode("utf-8", "surrogatepass")
 
 
 def node_text(node: LexborNode) -> str:
