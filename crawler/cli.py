@@ -262,11 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_crawl_commands(commands, selectors_option) -> None:
-    """The crawl and demo-site commands live with the crawler; imported lazily there."""
-    try:
-        from .crawl_cli import add_commands
-    except ImportError:
-        return
+    """The crawl and demo-site commands are defined beside the crawl loop."""
+    from .crawl_cli import add_commands
+
     add_commands(commands, selectors_option)
 
 
