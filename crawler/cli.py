@@ -145,7 +145,7 @@ def cmd_selectors_infer(args) -> int:
     from .extraction import extract_page
     from .fixtures import fixture_pages
     from .infer import infer, load_draft
-    from .pages import read_html, read_sidecar
+    from .pages import page_stem, read_html, read_sidecar
     from .score import score_body
 
     path = Path(args.page)
@@ -171,7 +171,7 @@ def cmd_selectors_infer(args) -> int:
     fixtures_dir = Path(args.fixtures or "fixtures")
     if (fixtures_dir / name).is_dir():
         for _, other in fixture_pages(fixtures_dir, name):
-            approved = other.with_name(other.name.split(".")[0] + ".json")
+            approved = other.with_name(page_stem(other) + ".json")
             if other == path or not approved.is_file():
                 continue
             expected = json.loads(approved.read_text("utf-8"))

@@ -77,6 +77,11 @@ class Page:
             self._collect_meta(self.tree.body)
         return self._meta.get(name)
 
+    def meta_items(self) -> dict[str, str]:
+        """Every <meta> name and its content, <head> and <body>."""
+        self.meta_value("\0")  # a name no page has: collects both
+        return dict(self._meta or {})
+
     def _collect_meta(self, scope: LexborNode | None) -> None:
         if scope is None:
             return

@@ -152,11 +152,11 @@ def find_date(page: Page, published: datetime | None, timezone: str) -> list[str
         if fits(obj.get("datePublished") if isinstance(obj.get("datePublished"), str) else None):
             found.append(f"jsonld:{_type_of(obj)}.datePublished")
             break
-    page.meta_value("\0")  # an absent name: collects the <head> and the <body> meta
-    names = [name for name in (page._meta or {}) if _DATE_META.search(name) and not _LATER_DATE.search(name)]
+    metas = page.meta_items()
+    names = [name for name in metas if _DATE_META.search(name) and not _LATER_DATE.search(name)]
     names.sort(key=lambda name: "publish" not in name.lower())
     for name in names:
-        if fits(page._meta[name]):
+        if fits(metas[name]):
             found.append(f"meta:{name}")
             break
     for node in page.css("time[datetime]"):
