@@ -36,6 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from proctree import process_tree  # bench/proctree.py, beside this script
+
 from crawler.crawl import crawl
 from crawler.demo.server import DemoServer
 from crawler.demo.site import DemoSite
@@ -88,26 +90,6 @@ async def naive_loop(site, urls: list[str], folder: Path):
 
 # ------------------------------------------------------------------ memory
 
-def descendants(root: int) -> list[int]:
-    """`root` and every process below it (Python, Playwright's driver, all of Chromium's)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
-
-
 def rss_and_pss(pid: int) -> tuple[int, int]:
     """(RSS, PSS) in bytes. Chromium's processes are forked from one zygote and map the same
     binary, so summing RSS counts their shared pages once per process; PSS divides each shared
@@ -126,7 +108,7 @@ def rss_and_pss(pid: int) -> tuple[int, int]:
 
 def tree_memory(root: int) -> tuple[int, int, int]:
     """(summed RSS, summed PSS, process count) of `root` and its descendants."""
-    pids = descendants(root)
+    pids = process_tree(root)
     sizes = [rss_and_pss(pid) for pid in pids]
     return sum(r for r, _ in sizes), sum(p for _, p in sizes), len(pids)
 
@@ -158,7 +140,7 @@ class CpuSampler(threading.Thread):
     def run(self) -> None:
         me = os.getpid()
         while not self.done.wait(self.interval):
-            for pid in descendants(me):
+            for pid in process_tree(me):
                 if pid != me:
                     self.children[pid] = max(self.children.get(pid, 0.0), cpu_seconds(pid))
 

@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from proctree import process_tree  # bench/proctree.py, beside this script
+
 from crawler.demo.server import DemoServer, Fault, Faults
 from crawler.demo.site import DemoSite
 from crawler.sites import POLITENESS_KEYS
@@ -261,26 +263,6 @@ def run_child(paths: SoakPaths, command: list[str], run: int, sampler: MemorySam
 
 
 # ------------------------------------------------------------------ memory
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants (the Playwright driver and Chromium's processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
-
 
 def pss_kib(pid: int) -> int:
     """Proportional set size: shared pages split between the processes sharing them, so the
