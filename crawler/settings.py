@@ -18,7 +18,11 @@ BLOCKED_RESOURCE_PATTERNS = (  # handed to CDP Network.setBlockedURLs
     "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot",
     "*.mp4", "*.webm", "*.mp3", "*.m4a", "*.ogg", "*.wav",
 )
-RECYCLE_CONTEXT_EVERY = 100  # pages per browser context before it is replaced (renderers grow ~1 MiB a page)
+# A tab is closed and replaced after this many pages: that frees its renderer, which grows
+# about 1 MiB a page, and what Playwright keeps per page. A context (cookies, HTTP cache) lives
+# longer, since a new one starts with a cold cache.
+RECYCLE_TAB_EVERY = 100
+RECYCLE_CONTEXT_EVERY = 1000
 MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
 
 

@@ -75,7 +75,7 @@ def test_browser_crawl_reads_js_rendered_paginated_sections_into_one_record_per_
     assert first["dateline"]["place"] and first["dateline"]["published"]
     assert len(first["related"]) == 3 and first["paragraphs"]
     assert summary.sites[0].match_share()["body"] == 1.0
-    # CDP Network.setBlockedURLs: the article images and web fonts were never requested.
+    # The article images and web fonts were never requested.
     assert not [r.path for r in requests if r.path.startswith("/img/") or r.path.endswith(".woff2")]
 
 
@@ -308,7 +308,7 @@ def test_the_browser_context_is_replaced_every_n_pages(demo_server, demo_config)
     urls = [demo_server.base_url + demo_server.site.article(i).url for i in range(1, 6)]
 
     async def fetch_all():
-        async with Fetcher(recycle_every=2) as fetcher:
+        async with Fetcher(recycle_context_every=2) as fetcher:
             pacer = HostPacer(settings)
             for url in urls:
                 result = await fetcher.fetch(url, demo_config, pacer=pacer, settings=settings,
@@ -317,6 +317,37 @@ def test_the_browser_context_is_replaced_every_n_pages(demo_server, demo_config)
             return fetcher.contexts_created
 
     assert asyncio.run(fetch_all()) == 3
+
+
+# Media, fonts and images a page asks for by itself: elements, a CSS font, a script's fetch.
+MEDIA_SCRIPT = """
+const add = (tag, src) => { const el = document.createElement(tag); el.src = src;
+  el.autoplay = true; el.preload = "auto"; document.documentElement.appendChild(el); };
+add("video", "/media/clip.mp4"); add("audio", "/media/clip"); add("img", "/pictures/lead");
+fetch("/static/font.woff2").catch(() => {});
+"""
+
+
+def test_images_fonts_and_media_are_refused_before_they_are_requested(demo_server, demo_config):
+    from crawler.fetch import Fetcher
+    from crawler.polite import HostPacer
+    from crawler.settings import DEFAULT_POLITENESS
+
+    settings = DEFAULT_POLITENESS.merged(**FAST_POLITENESS)
+    url = demo_server.base_url + demo_server.site.article(1).url
+    demo_server.faults.add(demo_server.site.article(1).url, script=MEDIA_SCRIPT)
+
+    async def fetch_one():
+        async with Fetcher() as fetcher:
+            result = await fetcher.fetch(url, demo_config, pacer=HostPacer(settings), settings=settings,
+                                         render="browser", wait_for=".article-body")
+            await asyncio.sleep(1.0)  # time for the page to ask for what it wants
+            return result
+
+    assert asyncio.run(fetch_one()).status == 200
+    paths = [r.path for r in demo_server.requests]
+    assert any(p == demo_server.site.article(1).url for p in paths)
+    assert not [p for p in paths if p.startswith(("/media/", "/pictures/", "/img/")) or p.endswith(".woff2")]
 
 
 def test_every_accepts_intervals_and_cron_expressions():
