@@ -13,14 +13,17 @@ USER_AGENT = "newscrawl/0.1 (+https://github.com/newscrawl/newscrawl)"
 OUTPUT_TEMPLATE = "out/{site}/{date}.jsonl"  # {site} and {date} (UTC, YYYY-MM-DD)
 STATE_FILE_NAME = "state.sqlite"  # default state path: beside the output folder
 
-BLOCKED_RESOURCE_PATTERNS = (  # handed to CDP Network.setBlockedURLs
+BLOCKED_RESOURCE_PATTERNS = (  # refused through CDP Fetch before they are sent
     "*.png", "*.jpg", "*.jpeg", "*.gif", "*.webp", "*.avif", "*.svg", "*.ico",
     "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot",
     "*.mp4", "*.webm", "*.mp3", "*.m4a", "*.ogg", "*.wav",
 )
-# A tab is closed and replaced after this many pages: that frees its renderer, which grows
-# about 1 MiB a page, and what Playwright keeps per page. A context (cookies, HTTP cache) lives
-# longer, since a new one starts with a cold cache.
+# Memory on long crawls. Every COLLECT_GARBAGE_EVERY pages a tab's renderer runs a full
+# JavaScript garbage collection (old documents are freed only then). After RECYCLE_TAB_EVERY
+# pages a tab is replaced, which frees what Playwright keeps per page; the new tab shares the
+# old one's warm renderer process. After RECYCLE_CONTEXT_EVERY pages the site's whole context
+# (cookies, HTTP cache, renderer processes) is replaced: rarely, since cold renderers cost CPU.
+COLLECT_GARBAGE_EVERY = 25
 RECYCLE_TAB_EVERY = 100
 RECYCLE_CONTEXT_EVERY = 1000
 MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
