@@ -1,8 +1,9 @@
 """Fetching one page: real Chromium (browser mode) or Playwright's HTTP client (http mode).
 
-One browser serves the whole crawl. Each site gets its own browser context, replaced every
-RECYCLE_CONTEXT_EVERY pages so memory stays flat, and a small pool of reusable tabs.
-Images, fonts and media are blocked with CDP `Network.setBlockedURLs`, which (unlike
+One browser serves the whole crawl. Each site gets its own browser context and a small pool
+of reusable tabs; settings.py says when a tab's JavaScript heap is collected, when a tab is
+replaced and when the whole context is, so memory stays flat on long crawls. Images, fonts
+and media are refused through CDP `Fetch` before they are requested, which (unlike
 `page.route`) leaves the HTTP cache on. A navigation waits for DOMContentLoaded plus the
 page's key selector, never for network idle.
 
@@ -200,6 +201,7 @@ class Fetcher:
         self.blocked = list(blocked)
         self.max_page_bytes = max_page_bytes
         self.contexts_created = 0
+        self.tabs_opened = 0
         self._playwright = None
         self._browser = None
         self._browser_lock = asyncio.Lock()
@@ -380,6 +382,7 @@ class Fetcher:
 
     async def _open_tab(self, holder: _SiteContext, site: Site) -> _Tab:
         page = await holder.context.new_page()
+        self.tabs_opened += 1
         tab = _Tab(page)
         page.on("requestfailed", tab.note_failure)  # once per tab: each on/off is a round trip
         cdp = tab.cdp = await holder.context.new_cdp_session(page)

@@ -319,6 +319,35 @@ def test_the_browser_context_is_replaced_every_n_pages(demo_server, demo_config)
     assert asyncio.run(fetch_all()) == 3
 
 
+def test_a_worn_out_tab_is_replaced_and_closed_once_its_successor_has_loaded(demo_server, demo_config):
+    from crawler.fetch import Fetcher
+    from crawler.polite import HostPacer
+    from crawler.settings import DEFAULT_POLITENESS
+
+    settings = DEFAULT_POLITENESS.merged(**FAST_POLITENESS)
+    urls = [demo_server.base_url + demo_server.site.article(i).url for i in range(1, 6)]
+
+    async def fetch_all():
+        open_tabs, waiting = [], []
+        async with Fetcher(recycle_tab_every=2, collect_garbage_every=1) as fetcher:
+            pacer = HostPacer(settings)
+            for url in urls:
+                result = await fetcher.fetch(url, demo_config, pacer=pacer, settings=settings,
+                                             render="browser", wait_for=".article-body")
+                assert result.status == 200 and "article-body" in result.html
+                (holder,) = fetcher._contexts.values()
+                open_tabs.append(len(holder.context.pages))
+                waiting.append(sum(not tab.page.is_closed() for tab in holder.outgoing))
+            return fetcher.tabs_opened, fetcher.contexts_created, open_tabs, waiting
+
+    tabs, contexts, open_tabs, waiting = asyncio.run(fetch_all())
+    assert (tabs, contexts) == (3, 1)  # pages 1-2, 3-4, 5: one context throughout
+    # After pages 2 and 4 the worn-out tab stays open, waiting; the next page loads in its
+    # successor, and then it is closed.
+    assert waiting == [0, 1, 0, 1, 0]
+    assert open_tabs == [1, 1, 1, 1, 1]
+
+
 # Media, fonts and images a page asks for by itself: elements, a CSS font, a script's fetch.
 MEDIA_SCRIPT = """
 const add = (tag, src) => { const el = document.createElement(tag); el.src = src;
