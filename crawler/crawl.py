@@ -386,16 +386,21 @@ class SiteCrawl:
         self.run.progress.article(self.site.name, url, "failed", reason)
 
     def _enqueue(self, items: list[tuple[str, str | None]], remember: bool = False) -> None:
-        added = 0
+        fresh: dict[str, str | None] = {}  # url -> section, the first one found
         for url, section in items:
-            if url not in self.queued:
-                if remember:
-                    # Paging stops at a page of seen articles, so an article found on a later
-                    # page must survive a crash or a stop until it is fetched.
+            if url not in self.queued and url not in fresh:
+                fresh[url] = section
+        if remember:
+            # Paging stops at a page of seen articles, so an article found on a later page
+            # must survive a crash or a stop until it is fetched: recorded (in one commit)
+            # before it is queued.
+            with self.run.state.transaction():
+                for url, section in fresh.items():
                     self.run.state.record_failure(url, self.site.name, queued_reason(section))
-                self.queued.add(url)
-                self.queue.put_nowait((url, section))
-                added += 1
+        for url, section in fresh.items():
+            self.queued.add(url)
+            self.queue.put_nowait((url, section))
+        added = len(fresh)
         if added:
             self.run.progress.queued(self.site.name, added)
 

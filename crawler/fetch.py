@@ -441,14 +441,14 @@ class Fetcher:
         elif reusable and not holder.retired:
             holder.outgoing.append(tab)
         else:
-            await _quietly(tab.page.close())
+            await _close_tab(tab)
         if holder.retired and holder.in_use == 0:
             await _quietly(holder.context.close())
 
     async def _retire(self, holder: _SiteContext) -> None:
         holder.retired = True
         for tab in holder.idle + holder.outgoing:
-            await _quietly(tab.page.close())
+            await _close_tab(tab)
         holder.idle.clear()
         holder.outgoing.clear()
         if holder.in_use == 0:
@@ -464,7 +464,7 @@ class Fetcher:
             if tab.served == 0 and holder.outgoing:  # a fresh tab has its renderer now
                 outgoing, holder.outgoing = holder.outgoing, []
                 for old in outgoing:
-                    await _quietly(old.page.close())
+                    await _close_tab(old)
             return result
         finally:
             await self._give_back(holder, tab, reusable)
@@ -512,6 +512,10 @@ class Fetcher:
         if len(html) > self.max_page_bytes:
             raise FetchError(url, f"page larger than {self.max_page_bytes} bytes")
         return FetchResult(url, page.url, response.status, html, dict(headers), 0.0)
+
+
+async def _close_tab(tab: _Tab) -> None:
+    await _quietly(tab.page.close())  # its CDP session ends with it
 
 
 async def _loaded_or_failed(tab: _Tab, request: Any, deadline: float) -> str | None:

@@ -149,3 +149,20 @@ def test_lock_held_by_another_process_names_it_and_dies_with_it(tmp_path):
         holder.stdout.close()
     with run_lock(state_path):
         pass
+
+
+def test_a_transaction_commits_all_its_marks_at_once_or_none(tmp_path):
+    path = tmp_path / "state.sqlite"
+    with CrawlState(path) as state:
+        with state.transaction():
+            state.record_failure("https://a.example/1", "a", "found; not fetched yet")
+            state.record_failure("https://a.example/2", "a", "found; not fetched yet")
+            # Another connection sees nothing before the commit.
+            other = sqlite3.connect(path)
+            assert other.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 0
+        assert other.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 2
+        other.close()
+        with pytest.raises(RuntimeError), state.transaction():
+            state.record_failure("https://a.example/3", "a", "found; not fetched yet")
+            raise RuntimeError("the section page could not be read")
+        assert state.failed_urls("a") == ["https://a.example/1", "https://a.example/2"]
