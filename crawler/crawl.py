@@ -258,7 +258,11 @@ class SiteCrawl:
             wait_for=wait_for, crawl_delay=self.robots.crawl_delay(host_of(url)))
 
     async def crawl(self) -> SiteSummary:
-        workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.settings.concurrency))]
+        # One worker more than the host's concurrency: the extra one waits in the pacer for a
+        # free slot, so it takes the slot (and starts loading the next page) the moment another
+        # worker's page has arrived, while that worker extracts and writes. The pacer still
+        # keeps at most `concurrency` requests in flight.
+        workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.settings.concurrency) + 1)]
         try:
             for name, url in self.sections.items():
                 if self.run.stop.is_set() or self.run.budget.spent:
@@ -431,6 +435,7 @@ class SiteCrawl:
             self._record_failure(url, exc.reason, exc.attempts)
             return
         self.summary.retries += result.attempts - 1
+        await asyncio.sleep(0)  # let the worker waiting for the slot start the next page first
         fetched_at = _now_iso()
         page = Page(result.html, result.final_url)
         canonical_links = page.css('link[rel="canonical"]')

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import signal
 import subprocess
 import time
@@ -128,6 +129,24 @@ def test_requests_to_one_host_are_spaced_by_the_minimum_delay(tmp_path, demo_ser
     # busy machine shortens the next gap, hence the margin (unpaced gaps are ~0.01 s).
     assert min(gaps) >= 0.6, gaps
     assert sum(gaps) / len(gaps) >= 0.97, gaps
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_no_more_article_requests_are_in_flight_than_the_host_concurrency(
+        tmp_path, demo_server, demo_config, concurrency):
+    # Every article answers after 0.4 s, so the server sees how many overlap. The crawl keeps
+    # one worker more than the concurrency (to load a page while another is being written):
+    # the pacer must still hold it back.
+    demo_server.faults.add(re.compile(r"^/news/"), delay_seconds=0.4)
+    polite = {**FAST_POLITENESS, "concurrency": concurrency}
+    crawl_demo(demo_config, tmp_path, polite, render_override="browser", max_articles=6,
+               sections_override=only_section(demo_server, "politics"))
+    arrivals = sorted(r.time for r in demo_server.requests_for("^/news/"))
+    assert len(arrivals) == 6
+    # An article arriving while `concurrency` earlier ones are still being answered would be
+    # one too many; 0.3 s leaves room for a busy machine.
+    for index in range(concurrency, len(arrivals)):
+        assert arrivals[index] - arrivals[index - concurrency] >= 0.3, arrivals
 
 
 def test_a_larger_robots_crawl_delay_wins_over_the_minimum_delay(tmp_path):
