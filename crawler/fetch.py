@@ -45,8 +45,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 BASE_LAUNCH_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--disable-quic")
 # The crawler's own browser also skips work a crawl never needs. Images and web fonts are
-# never requested at all (the CDP block list still catches media and extension-less image
-# URLs); the GPU thread runs inside the browser process, one process fewer. Nobody looks at
+# never requested at all (the Fetch block patterns still catch media, and images and fonts
+# that scripts ask for); the GPU thread runs inside the browser process, one process fewer. Nobody looks at
 # the pages, so compositing runs on each renderer's main thread instead of handing every
 # frame to a compositor thread: about a sixth less CPU per page (bench/crawl_speed.py).
 CRAWL_LAUNCH_ARGS = ("--blink-settings=imagesEnabled=false", "--disable-remote-fonts",
