@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .extraction import Page, absolute_url, extract_page, fallback_values
+from .extraction import Page, absolute_url, extract_parsed, fallback_values
 from .fetch import ROBOTS_CLIENT, Fetcher, FetchError, FetchResult
 from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
@@ -404,9 +404,8 @@ class SiteCrawl:
         for url, section in fresh.items():
             self.queued.add(url)
             self.queue.put_nowait((url, section))
-        added = len(fresh)
-        if added:
-            self.run.progress.queued(self.site.name, added)
+        if fresh:
+            self.run.progress.queued(self.site.name, len(fresh))
 
     # -------------------------------------------------------------- articles
 
@@ -437,11 +436,12 @@ class SiteCrawl:
         self.summary.retries += result.attempts - 1
         await asyncio.sleep(0)  # let the worker waiting for the slot start the next page first
         fetched_at = _now_iso()
-        page = Page(result.html, result.final_url)
-        canonical_links = page.css('link[rel="canonical"]')
+        page = Page(result.html, result.final_url)  # parsed once, for the key and the record
+        canonical_link = page.css_first('link[rel="canonical"]')
         key = canonical_url(result.final_url,
-                            canonical_links[0].attributes.get("href") if canonical_links else None)
-        article = extract_page(result.html, key, self.site, fetched_at=fetched_at)
+                            canonical_link.attributes.get("href") if canonical_link else None)
+        page.url = key  # the record is filed, and its relative links resolved, under its key
+        article = extract_parsed(page, self.site, fetched_at=fetched_at)
         if state.is_seen(key):  # another spelling of an article already written
             state.mark_done(url, name, article.content_hash, fetched_at)
             self.summary.seen += 1

@@ -425,9 +425,14 @@ def extract_page(html: str, url: str, site: Site, fetched_at: str | None = None)
     if len(html or "") > MAX_PAGE_BYTES:
         return refused(url, site, fetched_at, f"page of {len(html):,} characters is over the "
                        f"{MAX_PAGE_BYTES:,} limit")
-    page = Page(html, url)
+    return extract_parsed(Page(html, url), site, fetched_at)
+
+
+def extract_parsed(page: Page, site: Site, fetched_at: str | None = None) -> Article:
+    """extract_page for a page already parsed (the crawl reads its canonical link first);
+    the record's URL, and the base of its relative links, is `page.url`."""
     layout = choose_layout(page, site)
-    article = Article(url=url, site=site.name, language=site.language, fetched_at=fetched_at)
+    article = Article(url=page.url, site=site.name, language=site.language, fetched_at=fetched_at)
     provenance = article.provenance
     provenance["layout"] = layout.name
     article.title, provenance["title"] = read_field(page, layout.title)
