@@ -21,3 +21,75 @@ class UnknownSiteError(NewscrawlError):
 
 class LockHeldError(NewscrawlError):
     """Another crawl holds the lock on this state file."""
+
+
+# ------------------------------------------------------------------ fetching
+# Whether a failure is retried is decided by its class: `retryable` failures are tried again
+# within the run (tenacity), `permanent` ones come back the same on every run, so after
+# settings.ABANDON_AFTER_RUNS runs the article is abandoned. Everything else is tried again
+# on the next run.
+
+class FetchError(NewscrawlError):
+    """A page could not be fetched. `reason` is the one line the state records."""
+
+    retryable = False
+    permanent = False
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None):
+        self.url, self.reason, self.status = url, reason, status
+        self.attempts = 1
+        super().__init__(f"{url}: {reason}")
+
+
+class FetchTimeout(FetchError):
+    """No answer, or no whole page, within the timeout."""
+
+    retryable = True
+
+
+class NetworkError(FetchError):
+    """The connection failed: refused, reset, cut off mid-body, or the name did not resolve."""
+
+    retryable = True
+
+
+class LastingNetworkError(FetchError):
+    """A network failure that repeats on every try: a redirect loop, a body that cannot be decoded."""
+
+
+class BrowserWedged(FetchError):
+    """A browser call did not return in time; the browser is relaunched and the page tried again."""
+
+    retryable = True
+
+
+class HttpStatusError(FetchError):
+    """The server answered with a status that is not 2xx."""
+
+    def __init__(self, url: str, status: int, retry_after: float | None = None):
+        super().__init__(url, f"HTTP {status}", status=status)
+        self.retry_after = retry_after
+
+
+class RetryableStatus(HttpStatusError):
+    """5xx, 408 or 429: the host is struggling or asks us to wait."""
+
+    retryable = True
+
+
+class PermanentStatus(HttpStatusError):
+    """Any other 4xx (404, 410, 414...): asking again will not help."""
+
+    permanent = True
+
+
+class RefusedContent(FetchError):
+    """The response is no page to read: not HTML, larger than the byte cap, or a download."""
+
+
+class OffDomainError(FetchError):
+    """The URL, or a redirect hop, leaves the site's domains or http(s). Never retried."""
+
+
+class PrivateAddressError(OffDomainError):
+    """The host resolves to a loopback or private address the site file does not allow."""
