@@ -93,3 +93,11 @@ class OffDomainError(FetchError):
 
 class PrivateAddressError(OffDomainError):
     """The host resolves to a loopback or private address the site file does not allow."""
+
+
+class OutputLockedError(NewscrawlError):
+    """Another live crawl is writing this output file; two crawls cannot share one."""
+
+
+class StateError(NewscrawlError):
+    """The state file is unreadable (corrupt, not SQLite) or from a newer newscrawl."""

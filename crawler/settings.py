@@ -27,6 +27,10 @@ COLLECT_GARBAGE_EVERY = 25
 RECYCLE_TAB_EVERY = 100
 RECYCLE_CONTEXT_EVERY = 1000
 MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
+# An article whose fetch fails permanently (HTTP 414, a 4xx other than 408/429) is not retried
+# forever: after failing so in this many runs it is marked abandoned, with its reason, and no
+# later run fetches it again.
+ABANDON_AFTER_RUNS = 3
 
 
 @dataclass(frozen=True)
