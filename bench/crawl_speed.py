@@ -42,7 +42,7 @@ from crawler.crawl import crawl
 from crawler.demo.server import DemoServer
 from crawler.demo.site import DemoSite
 from crawler.extraction import extract_page
-from crawler.fetch import find_chromium, launch_args
+from crawler.browser import find_chromium, launch_args
 from crawler.sites import load_site
 
 DEMO_TOML = Path(__file__).resolve().parent.parent / "selectors" / "demo.toml"

@@ -1,188 +1,36 @@
-"""Fetching one page: real Chromium (browser mode) or Playwright's HTTP client (http mode).
+"""Fetching one page for the crawl: the address and domain guard, pacing and retries, in
+front of a Transport that does the fetching itself.
 
-One browser serves the whole crawl. Each site gets its own browser context and a small pool
-of reusable tabs; settings.py says when a tab's JavaScript heap is collected, when a tab is
-replaced and when the whole context is, so memory stays flat on long crawls. Images, fonts
-and media are refused through CDP `Fetch` before they are requested, which (unlike
-`page.route`) leaves the HTTP cache on. A navigation waits for DOMContentLoaded plus the
-page's key selector, never for network idle.
-
-The crawler never leaves a site's domains: document requests (redirect hops included) are
-checked through CDP `Fetch` before Chromium sends them, and http mode follows redirects by
-hand, checking each hop.
+Two transports share this one path: `BrowserTransport` (real Chromium, crawler/browser.py)
+and `HttpTransport` (plain HTTP, crawler/http_fetch.py). Each is started on first use, so a
+crawl that needs no browser never starts one. A Transport has `prepare(site)` (open what a
+request needs, before the pacer slot is taken), `fetch(url, site, settings, wait_for) ->
+FetchResult` (one attempt, raising a typed FetchError) and `close()`.
 
 Every attempt goes through the site's HostPacer (delay, concurrency, Retry-After, back-off).
-Network errors, timeouts, 5xx, 408 and 429 are retried with tenacity; other 4xx are not.
+Which failures are retried is decided by the error's class (crawler/errors.py): timeouts,
+network errors, 5xx, 408 and 429 are; other 4xx and refused pages are not.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import shutil
 import time
-from dataclasses import dataclass, field
-from typing import Any, Self
-from urllib.parse import urljoin
+from typing import Self
 
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import TimeoutError as PlaywrightTimeout
-from playwright.async_api import async_playwright
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import settings as defaults
 from .addresses import AddressGuard
-from .errors import NewscrawlError
-from .pages import decode_html
-from .polite import HostPacer, parse_retry_after
+from .browser import BrowserTransport
+from .errors import FetchError, PrivateAddressError
+from .fetched import FetchResult, check_target, status_error
+from .http_fetch import ROBOTS_TIMEOUT, HttpTransport
+from .polite import HostPacer
 from .settings import PolitenessSettings
 from .sites import Site
-from .urls import host_of, in_domains, is_fetchable
+from .urls import host_of
 
-SYSTEM_CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-BASE_LAUNCH_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", "--disable-quic")
-# The crawler's own browser also skips work a crawl never needs. Images and web fonts are
-# never requested at all (the Fetch block patterns still catch media, and images and fonts
-# that scripts ask for); the GPU thread runs inside the browser process, one process fewer. Nobody looks at
-# the pages, so compositing runs on each renderer's main thread instead of handing every
-# frame to a compositor thread: about a sixth less CPU per page (bench/crawl_speed.py).
-CRAWL_LAUNCH_ARGS = ("--blink-settings=imagesEnabled=false", "--disable-remote-fonts",
-                     "--disable-extensions", "--in-process-gpu", "--disable-threaded-compositing")
-RETRY_STATUSES = frozenset({408, 429})  # plus every 5xx
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 10
-SELECTOR_WAIT = 5.0  # seconds to wait for the key selector after DOMContentLoaded
-ROBOTS_TIMEOUT = 15.0
-ROBOTS_CLIENT = "_robots"  # robots.txt has its own HTTP client, without any site's cookies
-BLOCKED_BY_CLIENT = "ERR_BLOCKED_BY_CLIENT"
-HTML_TYPES = ("text/html", "application/xhtml+xml")  # no Content-Type at all is read too
-# Network errors that come back the same on every try: not retried.
-LASTING_ERRORS = ("ERR_TOO_MANY_REDIRECTS", "ERR_UNSAFE_REDIRECT", "ERR_CONTENT_DECODING_FAILED",
-                  "failed to decompress")
-DOWNLOAD_STARTING = "Download is starting"
-# One round trip for the common case: the key element is already in the DOMContentLoaded
-# document, so its HTML comes back at once; null means "wait for the selector first".
-HTML_WHEN_READY = ("selector => (!selector || document.querySelector(selector))"
-                   " ? '<!DOCTYPE html>' + document.documentElement.outerHTML : null")
-
-
-def find_chromium() -> str | None:
-    """The system Chromium or Chrome, else None (Playwright then uses its own build)."""
-    configured = os.environ.get("NEWSCRAWL_CHROMIUM")
-    if configured and os.access(configured, os.X_OK):
-        return configured
-    if os.access(SYSTEM_CHROMIUM, os.X_OK):
-        return SYSTEM_CHROMIUM
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def launch_args() -> list[str]:
-    # Chromium's sandbox cannot start as root (containers); anywhere else keep it.
-    return [*BASE_LAUNCH_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
-
-
-@dataclass
-class FetchResult:
-    url: str  # as asked for
-    final_url: str  # after redirects
-    status: int
-    html: str
-    headers: dict[str, str]
-    elapsed: float  # seconds, last attempt
-    attempts: int = 1
-
-
-class FetchError(NewscrawlError):
-    """A page could not be fetched; `reason` is what the state records."""
-
-    def __init__(self, url: str, reason: str, *, status: int | None = None, retryable: bool = False,
-                 retry_after: float | None = None):
-        self.url, self.reason, self.status = url, reason, status
-        self.retryable, self.retry_after = retryable, retry_after
-        self.attempts = 1
-        super().__init__(f"{url}: {reason}")
-
-
-class OffDomainError(FetchError):
-    """The URL, or a redirect hop, leaves the site's domains or http(s). Never retried."""
-
-
-def status_error(url: str, status: int, headers: dict[str, str]) -> FetchError:
-    retryable = status in RETRY_STATUSES or status >= 500
-    retry_after = parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
-    return FetchError(url, f"HTTP {status}", status=status, retryable=retryable, retry_after=retry_after)
-
-
-def check_target(url: str, domains: tuple[str, ...], asked: str) -> None:
-    if not is_fetchable(url):
-        raise OffDomainError(asked, f"not an http(s) URL: {url}")
-    if not in_domains(url, domains):
-        raise OffDomainError(asked, f"outside the site's domains: {url}")
-
-
-def content_refusal(headers: dict[str, str], max_bytes: int) -> str | None:
-    """Why a 2xx response is no page to read, from its headers alone; None to read it."""
-    kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind and kind not in HTML_TYPES:
-        return f"not an HTML page: {kind}"
-    length = headers.get("content-length", "").strip()
-    if length.isdigit() and int(length) > max_bytes:
-        return f"page larger than {max_bytes} bytes (Content-Length {length})"
-    return None
-
-
-def decode_body(body: bytes, content_type: str) -> str:
-    """Decode a response: the header's charset wins, then what pages.decode_html sniffs."""
-    found = re.search(r"charset=([\w-]+)", content_type or "", re.IGNORECASE)
-    return decode_html(body, found.group(1) if found else None)
-
-
-@dataclass
-class _Tab:
-    """A reusable browser tab. `refused` collects document URLs the domain guard blocked;
-    `document` is the request of the page being loaded and `document_failed` resolves with
-    the reason if that request fails (its body cut off) before DOMContentLoaded."""
-
-    page: Any
-    cdp: Any = None  # the tab's own CDP session (domain guard, blocking, garbage collection)
-    refused: list[str] = field(default_factory=list)
-    served: int = 0
-    document: Any = None
-    document_failed: asyncio.Future | None = None
-
-    def note_failure(self, request: Any) -> None:
-        failed = self.document_failed
-        if request is self.document and failed is not None and not failed.done():
-            failed.set_result(request.failure or "request failed")
-
-
-def block_patterns(blocked: list[str]) -> list[dict[str, str]]:
-    """Fetch.enable patterns: document requests (for the domain guard), then what is refused
-    by URL pattern, then images, fonts and media by type (also without a telling extension)."""
-    return [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"},
-            *({"urlPattern": pattern, "requestStage": "Request"} for pattern in blocked),
-            *({"urlPattern": "*", "resourceType": kind, "requestStage": "Request"}
-              for kind in ("Image", "Font", "Media"))]
-
-
-@dataclass
-class _SiteContext:
-    context: Any
-    served: int = 0
-    in_use: int = 0
-    retired: bool = False
-    idle: list[_Tab] = field(default_factory=list)
-    # Worn-out tabs kept open until a fresh tab has loaded a page of the site: Chromium then
-    # puts the fresh tab in the same, warm renderer process. Closing first would end that
-    # process, and a cold one costs about as much CPU as ten pages.
-    outgoing: list[_Tab] = field(default_factory=list)
+__all__ = ["FetchError", "FetchResult", "Fetcher"]
 
 
 class Fetcher:
@@ -195,54 +43,32 @@ class Fetcher:
                  blocked: tuple[str, ...] = defaults.BLOCKED_RESOURCE_PATTERNS,
                  max_page_bytes: int = defaults.MAX_PAGE_BYTES):
         self.user_agent = user_agent
-        self.recycle_context_every = max(1, recycle_context_every)
-        self.recycle_tab_every = max(1, recycle_tab_every)
-        self.collect_garbage_every = max(1, collect_garbage_every)
-        self.blocked = list(blocked)
-        self.max_page_bytes = max_page_bytes
-        self.contexts_created = 0
-        self.tabs_opened = 0
-        self._playwright = None
-        self._browser = None
-        self._browser_lock = asyncio.Lock()
-        self._context_lock = asyncio.Lock()
-        self._contexts: dict[str, _SiteContext] = {}
-        self._api: dict[str, Any] = {}
-        self._disposing: set[asyncio.Task] = set()
         self.addresses = AddressGuard()
+        self.browser = BrowserTransport(
+            user_agent=user_agent, recycle_context_every=recycle_context_every,
+            recycle_tab_every=recycle_tab_every, collect_garbage_every=collect_garbage_every,
+            blocked=blocked, max_page_bytes=max_page_bytes)
+        self.http = HttpTransport(user_agent=user_agent, max_page_bytes=max_page_bytes)
 
     async def __aenter__(self) -> Self:
-        self._playwright = await async_playwright().start()
         return self
 
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
 
     async def close(self) -> None:
-        await asyncio.gather(*self._disposing)
-        for api in self._api.values():
-            await _quietly(api.dispose())
-        for holder in self._contexts.values():
-            await _quietly(holder.context.close())
-        if self._browser is not None:
-            await _quietly(self._browser.close())
-        if self._playwright is not None:
-            await _quietly(self._playwright.stop())
-        self._api, self._contexts, self._browser, self._playwright = {}, {}, None, None
+        await self.http.close()
+        await self.browser.close()
 
-    def browser_pid(self) -> int | None:
-        """The browser's process id, for the memory benchmark (None before launch)."""
-        process = getattr(getattr(self._browser, "_impl_obj", None), "_browser_process", None)
-        return getattr(process, "pid", None)
-
-    # ------------------------------------------------------------ the public fetch
+    def transport(self, render: str) -> BrowserTransport | HttpTransport:
+        return self.browser if render == "browser" else self.http
 
     async def fetch(self, url: str, site: Site, *, pacer: HostPacer, settings: PolitenessSettings,
                     render: str | None = None, wait_for: str | None = None,
                     crawl_delay: float | None = None) -> FetchResult:
         """Fetch `url` for `site`, paced and retried. Raises FetchError after the last attempt."""
         await self.ensure_allowed_target(url, site)
-        render = render or site.crawl.render
+        transport = self.transport(render or site.crawl.render)
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(settings.max_retries + 1),
@@ -254,7 +80,8 @@ class Fetcher:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    result = await self._attempt(url, site, pacer, settings, render, wait_for, crawl_delay)
+                    result = await self._attempt(transport, url, site, pacer, settings, wait_for,
+                                                 crawl_delay)
                     result.attempts = attempts
                     return result
         except FetchError as exc:
@@ -271,293 +98,34 @@ class Fetcher:
         if not site.crawl.allow_private:
             address = await self.addresses.private_address(host_of(url))
             if address is not None:
-                raise OffDomainError(url, f"{host_of(url)} is a loopback or private address ({address}); "
-                                          "the site file must set crawl.allow_private = true")
+                raise PrivateAddressError(
+                    url, f"{host_of(url)} is a loopback or private address ({address}); "
+                         "the site file must set crawl.allow_private = true")
 
     async def fetch_text(self, url: str, timeout: float = ROBOTS_TIMEOUT) -> tuple[int, str]:
-        """(status, text) of a small resource such as robots.txt; redirects followed.
-        Raises on network errors (RobotsCache treats that as "unreachable")."""
-        api = await self.open_http(ROBOTS_CLIENT)
-        response = await api.get(url, timeout=timeout * 1000, fail_on_status_code=False)
-        try:
-            body = await response.body()
-            return response.status, decode_body(body, response.headers.get("content-type", ""))
-        finally:
-            await _quietly(response.dispose())
+        """(status, text) of a small resource such as robots.txt, over plain HTTP."""
+        return await self.http.fetch_text(url, timeout)
 
-    async def _attempt(self, url: str, site: Site, pacer: HostPacer, settings: PolitenessSettings,
-                       render: str, wait_for: str | None, crawl_delay: float | None) -> FetchResult:
+    async def _attempt(self, transport, url: str, site: Site, pacer: HostPacer,
+                       settings: PolitenessSettings, wait_for: str | None,
+                       crawl_delay: float | None) -> FetchResult:
         host = host_of(url)
-        if render != "browser":
-            await self.open_http(site.name)
+        await transport.prepare(site)
         async with pacer.slot(host, crawl_delay):
             started = time.monotonic()
             try:
-                if render == "browser":
-                    result = await self._fetch_browser(url, site, settings, wait_for)
-                else:
-                    result = await self._fetch_http(url, site, settings)
+                result = await transport.fetch(url, site, settings, wait_for)
             except FetchError as exc:
                 # Only a failure that may pass (no answer, a timeout, a reset) says the host
                 # struggles; a refused page (off the site, not HTML, too large, a redirect
                 # loop) came back promptly and must not double the host's delay.
                 if exc.retryable:
-                    pacer.feedback(host, exc.status, time.monotonic() - started, exc.retry_after)
+                    pacer.feedback(host, exc.status, time.monotonic() - started,
+                                   getattr(exc, "retry_after", None))
                 raise
             result.elapsed = time.monotonic() - started
             error = None if 200 <= result.status < 300 else status_error(url, result.status, result.headers)
-            pacer.feedback(host, result.status, result.elapsed, error.retry_after if error else None)
+            pacer.feedback(host, result.status, result.elapsed, getattr(error, "retry_after", None))
         if error is not None:
             raise error
         return result
-
-    # ------------------------------------------------------------ http mode
-
-    async def open_http(self, key: str):
-        """The HTTP client for `key` (a site name), made on first use. Open it before taking
-        a pacer slot, so its start-up does not delay the request the slot spaces."""
-        api = self._api.get(key)
-        if api is None:
-            api = await self._playwright.request.new_context(user_agent=self.user_agent)
-            self._api[key] = api
-        return api
-
-    async def _fetch_http(self, url: str, site: Site, settings: PolitenessSettings) -> FetchResult:
-        api = await self.open_http(site.name)
-        current = url
-        for _hop in range(MAX_REDIRECTS + 1):
-            try:
-                response = await api.get(current, max_redirects=0, timeout=settings.timeout * 1000,
-                                         fail_on_status_code=False)
-            except PlaywrightTimeout:
-                raise FetchError(url, f"timeout after {settings.timeout:g}s", retryable=True) from None
-            except PlaywrightError as exc:
-                raise _network_error(url, exc) from None
-            try:
-                headers = response.headers
-                location = headers.get("location")
-                if response.status in REDIRECT_STATUSES and location:
-                    current = urljoin(current, location)
-                    check_target(current, site.domains, url)  # before the hop is requested
-                    continue
-                refusal = content_refusal(headers, self.max_page_bytes) if response.ok else None
-                if refusal:
-                    raise FetchError(url, refusal)
-                body = await response.body()
-            except PlaywrightError as exc:
-                raise _network_error(url, exc) from None
-            finally:
-                self._dispose_later(response)
-            if len(body) > self.max_page_bytes:
-                raise FetchError(url, f"page larger than {self.max_page_bytes} bytes")
-            html = decode_body(body, headers.get("content-type", ""))
-            return FetchResult(url, current, response.status, html, dict(headers), 0.0)
-        raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
-
-    def _dispose_later(self, response) -> None:
-        """Free a response's body in the driver without waiting a round trip for the answer."""
-        task = asyncio.ensure_future(_quietly(response.dispose()))
-        self._disposing.add(task)
-        task.add_done_callback(self._disposing.discard)
-
-    # ------------------------------------------------------------ browser mode
-
-    async def _ensure_browser(self):
-        async with self._browser_lock:
-            if self._browser is None:
-                # Playwright turns Chromium's popup blocker off; keep it on, so a page script
-                # cannot open a window (a new tab outside the domain guard) without a click.
-                self._browser = await self._playwright.chromium.launch(
-                    executable_path=find_chromium(), headless=True,
-                    args=[*launch_args(), *CRAWL_LAUNCH_ARGS],
-                    ignore_default_args=["--disable-popup-blocking"])
-        return self._browser
-
-    async def _new_context(self) -> _SiteContext:
-        browser = await self._ensure_browser()
-        context = await browser.new_context(user_agent=self.user_agent, accept_downloads=False,
-                                            service_workers="block")
-        self.contexts_created += 1
-        return _SiteContext(context)
-
-    async def _open_tab(self, holder: _SiteContext, site: Site) -> _Tab:
-        page = await holder.context.new_page()
-        self.tabs_opened += 1
-        tab = _Tab(page)
-        page.on("requestfailed", tab.note_failure)  # once per tab: each on/off is a round trip
-        cdp = tab.cdp = await holder.context.new_cdp_session(page)
-
-        async def intercept(event: dict) -> None:
-            # Every document request, redirect hops included, is checked before it is sent;
-            # every image, font or media request is refused.
-            target = event["request"]["url"]
-            document = event.get("resourceType") == "Document"
-            try:
-                if document and is_fetchable(target) and in_domains(target, site.domains):
-                    await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
-                else:
-                    if document:
-                        tab.refused.append(target)
-                    await cdp.send("Fetch.failRequest", {"requestId": event["requestId"],
-                                                         "errorReason": "BlockedByClient"})
-            except PlaywrightError:
-                pass  # the tab closed meanwhile
-
-        cdp.on("Fetch.requestPaused", intercept)
-        # The Fetch domain alone, without Network.enable on this session: Network would send
-        # this session an event for every request of the page, none of which we need.
-        await cdp.send("Fetch.enable", {"patterns": block_patterns(self.blocked)})
-        return tab
-
-    async def _take_tab(self, site: Site) -> tuple[_SiteContext, _Tab]:
-        async with self._context_lock:  # two tabs must not both replace the context
-            if self._browser is not None and not self._browser.is_connected():
-                # The browser crashed or was killed: its contexts are gone, start a new one.
-                self._browser, self._contexts = None, {}
-            holder = self._contexts.get(site.name)
-            if holder is None or holder.served >= self.recycle_context_every:
-                if holder is not None:
-                    await self._retire(holder)
-                holder = self._contexts[site.name] = await self._new_context()
-        holder.served += 1
-        holder.in_use += 1
-        try:
-            tab = holder.idle.pop() if holder.idle else await self._open_tab(holder, site)
-        except BaseException:
-            holder.in_use -= 1
-            raise
-        tab.refused.clear()
-        return holder, tab
-
-    async def _give_back(self, holder: _SiteContext, tab: _Tab, reusable: bool) -> None:
-        holder.in_use -= 1
-        tab.served += 1
-        if reusable and tab.served % self.collect_garbage_every == 0:
-            # V8 frees old documents only at a full collection, which an idle-looking crawl
-            # tab rarely gets: each renderer would grow to ~160 MiB; collected, it stays near 100.
-            await _quietly(tab.cdp.send("HeapProfiler.collectGarbage"))
-        if reusable and not holder.retired and tab.served < self.recycle_tab_every:
-            holder.idle.append(tab)
-        elif reusable and not holder.retired:
-            holder.outgoing.append(tab)
-        else:
-            await _close_tab(tab)
-        if holder.retired and holder.in_use == 0:
-            await _quietly(holder.context.close())
-
-    async def _retire(self, holder: _SiteContext) -> None:
-        holder.retired = True
-        for tab in holder.idle + holder.outgoing:
-            await _close_tab(tab)
-        holder.idle.clear()
-        holder.outgoing.clear()
-        if holder.in_use == 0:
-            await _quietly(holder.context.close())
-
-    async def _fetch_browser(self, url: str, site: Site, settings: PolitenessSettings,
-                             wait_for: str | None) -> FetchResult:
-        holder, tab = await self._take_tab(site)
-        reusable = False
-        try:
-            result = await self._navigate(tab, url, site, settings, wait_for)
-            reusable = True
-            if tab.served == 0 and holder.outgoing:  # a fresh tab has its renderer now
-                outgoing, holder.outgoing = holder.outgoing, []
-                for old in outgoing:
-                    await _close_tab(old)
-            return result
-        finally:
-            await self._give_back(holder, tab, reusable)
-
-    async def _navigate(self, tab: _Tab, url: str, site: Site, settings: PolitenessSettings,
-                        wait_for: str | None) -> FetchResult:
-        page = tab.page
-        deadline = time.monotonic() + settings.timeout
-        try:
-            # Commit first: the headers can refuse the page before its body is loaded, and a
-            # body cut off mid-way (reset, bad gzip) fails the request but never fires
-            # DOMContentLoaded, so waiting for that alone would wait out the whole timeout.
-            response = await page.goto(url, wait_until="commit", timeout=settings.timeout * 1000)
-            if response is None:
-                raise FetchError(url, "navigation produced no response", retryable=True)
-            refusal = content_refusal(response.headers, self.max_page_bytes) if response.ok else None
-            if refusal:
-                raise FetchError(url, refusal)
-            failure = await _loaded_or_failed(tab, response.request, deadline)
-            if failure:
-                raise _network_error(url, failure)
-        except (PlaywrightTimeout, TimeoutError):
-            raise FetchError(url, f"timeout after {settings.timeout:g}s", retryable=True) from None
-        except PlaywrightError as exc:
-            if BLOCKED_BY_CLIENT in str(exc) and tab.refused:
-                raise OffDomainError(url, f"redirected outside the site's domains: {tab.refused[-1]}") from None
-            raise _network_error(url, exc) from None
-        request = response.request
-        while request is not None:  # belt and braces: the guard should have refused already
-            check_target(request.url, site.domains, url)
-            request = request.redirected_from
-        headers = response.headers
-        try:
-            html = await page.evaluate(HTML_WHEN_READY, wait_for if response.ok else None)
-            if html is None:  # the key element is drawn by a script: give it a moment
-                try:
-                    await page.wait_for_selector(wait_for, state="attached",
-                                                 timeout=min(SELECTOR_WAIT, settings.timeout) * 1000)
-                except PlaywrightTimeout:
-                    pass  # extraction will report the missing field; the page itself is fine
-                html = await page.content()
-        except PlaywrightError as exc:
-            raise FetchError(url, _network_reason(exc), retryable=True) from None
-        check_target(page.url, site.domains, url)  # a script may have navigated away
-        if len(html) > self.max_page_bytes:
-            raise FetchError(url, f"page larger than {self.max_page_bytes} bytes")
-        return FetchResult(url, page.url, response.status, html, dict(headers), 0.0)
-
-
-async def _close_tab(tab: _Tab) -> None:
-    await _quietly(tab.page.close())  # its CDP session ends with it
-
-
-async def _loaded_or_failed(tab: _Tab, request: Any, deadline: float) -> str | None:
-    """Wait for DOMContentLoaded; the failure text instead if the document's own request
-    fails first (its body cut off). Raises PlaywrightTimeout at the deadline."""
-    tab.document, tab.document_failed = request, asyncio.get_running_loop().create_future()
-    loaded = asyncio.ensure_future(tab.page.wait_for_load_state(
-        "domcontentloaded", timeout=max(1.0, deadline - time.monotonic()) * 1000))
-    try:
-        if request.failure:  # it failed before we listened
-            return request.failure
-        await asyncio.wait((loaded, tab.document_failed), return_when=asyncio.FIRST_COMPLETED)
-        if tab.document_failed.done():
-            return tab.document_failed.result()
-        loaded.result()  # raises a timeout
-        return request.failure
-    finally:
-        tab.document, tab.document_failed = None, None
-        if not loaded.done():
-            loaded.cancel()
-        await asyncio.gather(loaded, return_exceptions=True)
-
-
-def _network_error(url: str, exc: Exception | str) -> FetchError:
-    """A FetchError for a failed request; retried unless the failure would only repeat."""
-    text = str(exc)
-    if DOWNLOAD_STARTING in text:
-        return FetchError(url, "a download, not a page (downloads are disabled)")
-    lasting = any(code in text for code in LASTING_ERRORS)
-    return FetchError(url, _network_reason(exc), retryable=not lasting)
-
-
-def _network_reason(exc: Exception | str) -> str:
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"network error: {first_line[:200]}"
-
-
-CLOSE_TIMEOUT = 10.0  # seconds: a close that Chromium never answers must not hang the crawl
-
-
-async def _quietly(awaitable) -> None:
-    try:
-        await asyncio.wait_for(awaitable, CLOSE_TIMEOUT)
-    except Exception:  # noqa: BLE001, S110 - closing something that is already gone
-        pass

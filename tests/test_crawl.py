@@ -333,7 +333,7 @@ def test_the_browser_context_is_replaced_every_n_pages(demo_server, demo_config)
                 result = await fetcher.fetch(url, demo_config, pacer=pacer, settings=settings,
                                              render="browser", wait_for=".article-body")
                 assert result.status == 200 and "article-body" in result.html
-            return fetcher.contexts_created
+            return fetcher.browser.contexts_created
 
     assert asyncio.run(fetch_all()) == 3
 
@@ -354,10 +354,10 @@ def test_a_worn_out_tab_is_replaced_and_closed_once_its_successor_has_loaded(dem
                 result = await fetcher.fetch(url, demo_config, pacer=pacer, settings=settings,
                                              render="browser", wait_for=".article-body")
                 assert result.status == 200 and "article-body" in result.html
-                (holder,) = fetcher._contexts.values()
+                (holder,) = fetcher.browser._contexts.values()
                 open_tabs.append(len(holder.context.pages))
                 waiting.append(sum(not tab.page.is_closed() for tab in holder.outgoing))
-            return fetcher.tabs_opened, fetcher.contexts_created, open_tabs, waiting
+            return fetcher.browser.tabs_opened, fetcher.browser.contexts_created, open_tabs, waiting
 
     tabs, contexts, open_tabs, waiting = asyncio.run(fetch_all())
     assert (tabs, contexts) == (3, 1)  # pages 1-2, 3-4, 5: one context throughout

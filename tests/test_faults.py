@@ -24,7 +24,8 @@ from conftest import FAST_POLITENESS, write_demo_selectors
 from crawler.crawl import crawl, default_state_path, run_crawl
 from crawler.demo.server import DemoServer
 from crawler.demo.site import OFFSITE_URL, DemoSite
-from crawler.fetch import Fetcher, OffDomainError
+from crawler.errors import OffDomainError
+from crawler.fetch import Fetcher
 from crawler.output import JsonlWriter
 from crawler.polite import HostPacer
 from crawler.settings import DEFAULT_POLITENESS
@@ -294,7 +295,7 @@ def test_a_browser_killed_mid_crawl_is_restarted_and_no_article_is_lost(tmp_path
             finally:
                 stop.set()
                 killer.join(timeout=10)
-            return summary, fetcher.contexts_created
+            return summary, fetcher.browser.contexts_created
 
     with DemoServer(one_section_site(10)) as server:
         config = site_config(tmp_path, server)
@@ -323,7 +324,7 @@ def test_only_http_and_https_are_ever_fetched(demo_config):
                     with pytest.raises(OffDomainError, match=r"not an http\(s\) URL"):
                         await fetcher.fetch(url, demo_config, pacer=HostPacer(settings),
                                             settings=settings, render=render)
-            assert fetcher._browser is None  # refused before a browser was even needed
+            assert not fetcher.browser.launched  # refused before a browser was even needed
 
     asyncio.run(fetch_each())
 
