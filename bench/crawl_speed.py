@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from proctree import process_tree  # bench/proctree.py, beside this script
 
+from crawler.browser import find_chromium, launch_args
 from crawler.crawl import crawl
 from crawler.demo.server import DemoServer
 from crawler.demo.site import DemoSite
 from crawler.extraction import extract_page
-from crawler.browser import find_chromium, launch_args
 from crawler.sites import load_site
 
 DEMO_TOML = Path(__file__).resolve().parent.parent / "selectors" / "demo.toml"

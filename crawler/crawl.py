@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .errors import FetchError
 from .extraction import Page, absolute_url, extract_parsed, fallback_values
-from .fetch import ROBOTS_CLIENT, Fetcher, FetchError, FetchResult
+from .fetch import Fetcher, FetchResult
 from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
 from .progress import Progress
@@ -246,7 +247,7 @@ class SiteCrawl:
 
     async def _robots_text(self, url: str) -> tuple[int, str]:
         await self.run.fetcher.ensure_allowed_target(url, self.site)  # a refused host is not asked at all
-        await self.run.fetcher.open_http(ROBOTS_CLIENT)
+        await self.run.fetcher.http.prepare_robots()  # before the slot, which spaces the request itself
         async with self.pacer.slot(host_of(url)):
             return await self.run.fetcher.fetch_text(url)
 
