@@ -4,10 +4,18 @@ Each record goes out as ONE `os.write` of the full line on an O_APPEND file desc
 followed by `os.fsync`, so when `write` returns the line is on disk. A crash can only ever
 tear the line being written; `repair` cuts that torn tail off before this process first
 appends to a file, so no partial line survives a kill -9 into the next run.
+
+One writer at a time: a writer holds an exclusive flock on each file it opens (or `claim`s,
+before the crawl fetches anything) until `close`, and repairs a file only under that lock. A
+second crawl pointed at the same file fails at once with OutputLockedError, instead of
+doubling the lines or cutting one the first crawl is still writing. The kernel drops the
+lock when its holder dies, so a killed crawl leaves none behind.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import string
@@ -16,11 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputLockedError
 from .settings import OUTPUT_TEMPLATE
 
 TEMPLATE_FIELDS = frozenset({"site", "date"})
 REPAIR_CHUNK = 64 * 1024
+OPEN_ATTEMPTS = 5  # a file removed by its holder between our open and our lock: open it again
 
 
 class JsonlWriter:
@@ -43,6 +52,16 @@ class JsonlWriter:
             raise ValueError(f"output path {path} for site {site!r} escapes the output root {self.root}")
         return path
 
+    def claim(self, site: str) -> Path:
+        """Take the file a record of `site` written now goes to: lock it and repair it.
+
+        The crawl claims every site's file before its first fetch, so a clash with another
+        crawl ends the run before it has asked any site for anything. Raises OutputLockedError.
+        """
+        path = self.path_for(site)
+        self._fd(path)
+        return path
+
     def write(self, record: dict[str, Any]) -> Path:
         """Append `record` as one whole line; return the file. Durable when this returns."""
         path = self.path_for(record["site"])
@@ -60,8 +79,13 @@ class JsonlWriter:
         return path
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
+        """Release every file; one claimed but never written to is removed, not left empty."""
+        for path, fd in self._fds.items():
+            try:
+                if os.fstat(fd).st_size == 0:
+                    path.unlink(missing_ok=True)  # still under our lock: nobody writes it
+            finally:
+                os.close(fd)  # and with it the lock
         self._fds.clear()
 
     def __enter__(self) -> Self:
@@ -74,34 +98,121 @@ class JsonlWriter:
         fd = self._fds.get(path)
         if fd is None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            is_new = not path.exists()
-            repair(path)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            if is_new:
-                _fsync_dir(path.parent)  # so the new file's name survives a crash too
+            fd, created = _open_locked(path, create=True)
+            try:
+                _repair_locked(fd)
+                if created:
+                    _fsync_dir(path.parent)  # so the new file's name survives a crash too
+            except BaseException:
+                os.close(fd)
+                raise
             self._fds[path] = fd
         return fd
 
 
 def repair(path: Path) -> int:
-    """Cut a trailing partial line (left by a crash) off `path`; return the bytes removed.
+    """Make `path` end in a whole line after a crash; return the bytes removed.
 
-    A missing or empty file, or one ending in a newline, is left alone.
+    A trailing partial line is cut off. A last line that is a whole JSON object but lacks its
+    newline (a hand-edited file) gets the newline instead. A missing or empty file, or one
+    ending in a newline, is left alone. Raises OutputLockedError while a writer holds the file.
     """
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd, _ = _open_locked(path, create=False)
     except FileNotFoundError:
         return 0
     try:
-        size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-            return 0
-        keep = _end_of_last_line(fd, size)
-        os.ftruncate(fd, keep)
-        os.fsync(fd)
-        return size - keep
+        return _repair_locked(fd)
     finally:
         os.close(fd)
+
+
+def _repair_locked(fd: int) -> int:
+    """`repair` on a file this process holds the lock of."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    keep = _end_of_last_line(fd, size)
+    if _is_record(os.pread(fd, size - keep, keep)):
+        os.write(fd, b"\n")  # O_APPEND: at the end
+        os.fsync(fd)
+        return 0
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
+    return size - keep
+
+
+def _is_record(line: bytes) -> bool:
+    """A whole JSON object. A torn line never is: an object's text ends at its own last brace."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # UnicodeDecodeError included
+        return False
+
+
+def _open_locked(path: Path, *, create: bool) -> tuple[int, bool]:
+    """Open `path` to read and append, under an exclusive flock; (fd, whether we created it).
+
+    Raises OutputLockedError at once when another open file holds the lock, and
+    FileNotFoundError when the file is missing and `create` is false.
+    """
+    for _ in range(OPEN_ATTEMPTS):
+        created = False
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            if not create:
+                raise
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue  # created by someone else just now: open theirs
+            created = True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = _flock_holder(fd)
+            os.close(fd)
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            who = f"another crawl (process {holder})" if holder else "another crawl"
+            raise OutputLockedError(
+                f"{who} is writing {path}; two crawls cannot share an output file: "
+                "give each its own --out and --state") from None
+        if _is_same_file(fd, path):
+            return fd, created
+        os.close(fd)  # its last holder removed it (empty) between our open and our lock
+    raise OutputLockedError(f"{path} keeps being removed and created again while we open it; "
+                            "is another crawl writing it? Give each its own --out and --state")
+
+
+def _is_same_file(fd: int, path: Path) -> bool:
+    opened = os.fstat(fd)
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+
+
+def _flock_holder(fd: int) -> int | None:
+    """The pid holding an flock on the file open at `fd`, from /proc/locks (Linux), or None.
+
+    A line reads `1: FLOCK  ADVISORY  WRITE 5183 fe:00:2146610 0 EOF` (pid, then device and
+    inode); a waiter's line has `->` after the number and is skipped.
+    """
+    opened = os.fstat(fd)
+    file_id = f"{os.major(opened.st_dev):02x}:{os.minor(opened.st_dev):02x}:{opened.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            for line in locks:
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == file_id \
+                        and fields[4].isdigit():
+                    return int(fields[4])
+    except OSError:
+        pass
+    return None
 
 
 def _end_of_last_line(fd: int, size: int) -> int:

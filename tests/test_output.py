@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import ConfigError
+from crawler.errors import ConfigError, OutputLockedError
 from crawler.output import JsonlWriter, repair
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,6 +67,29 @@ def test_repair_cuts_only_a_torn_last_line(tmp_path):
     assert repair(tmp_path / "missing.jsonl") == 0
 
 
+def test_repair_gives_a_whole_json_last_line_its_missing_newline_instead_of_cutting_it(tmp_path):
+    # An operator's editor saved the file without the final newline; the state says done.
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"n": 1}\n{"n": 2, "title": "whole"}')
+    assert repair(path) == 0
+    assert path.read_bytes() == b'{"n": 1}\n{"n": 2, "title": "whole"}\n'
+    path.write_bytes(b'{"n": 1}\n{"n": 2, "title": "who')  # torn: still cut
+    assert repair(path) == len(b'{"n": 2, "title": "who')
+    path.write_bytes(b'{"n": 1}\n[2]')  # whole JSON, but not a record
+    repair(path)
+    assert path.read_bytes() == b'{"n": 1}\n'
+
+
+def test_a_writer_appends_after_a_whole_last_line_that_lacked_its_newline(tmp_path):
+    template = str(tmp_path / "{site}/{date}.jsonl")
+    with JsonlWriter(template) as writer:
+        path = writer.write({"site": "demo", "n": 1})
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    with JsonlWriter(template) as writer:
+        writer.write({"site": "demo", "n": 2})
+    assert [r["n"] for r in read_records(path)] == [1, 2]
+
+
 def test_repair_of_a_file_with_no_complete_line_empties_it(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_bytes(b"x" * 200_000)  # longer than one repair chunk
@@ -97,6 +120,94 @@ def test_site_names_that_would_leave_the_output_root_are_refused(tmp_path, site)
 def test_an_unknown_template_placeholder_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"\{section\}"):
         JsonlWriter(str(tmp_path / "{site}/{section}.jsonl"))
+
+
+HOLDING_WRITER = """
+import sys, time
+from crawler.output import JsonlWriter
+writer = JsonlWriter(sys.argv[1])
+print(writer.write({"site": "demo", "n": 0}), flush=True)
+time.sleep(30)
+"""
+
+SECOND_WRITER = """
+import sys
+from crawler.errors import OutputLockedError
+from crawler.output import JsonlWriter
+writer = JsonlWriter(sys.argv[1])
+try:
+    for n in range(1, 31):
+        writer.write({"site": "demo", "n": n})
+except OutputLockedError as error:
+    print(error)
+    sys.exit(3)
+"""
+
+
+def start_holding_writer(template):
+    """A writer process that has written one line and keeps the file open; (process, path)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDING_WRITER, template], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    return holder, Path(holder.stdout.readline().strip())
+
+
+def stop(process):
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=5)
+    process.stdout.close()
+
+
+def test_a_second_writer_process_on_the_same_file_fails_at_once_and_names_the_first(tmp_path):
+    # Two crawls with their own --state but one --out wrote every article twice.
+    template = str(tmp_path / "out/{site}/{date}.jsonl")
+    holder, path = start_holding_writer(template)
+    try:
+        started = time.monotonic()
+        second = subprocess.run([sys.executable, "-c", SECOND_WRITER, template], cwd=REPO, check=False,
+                                capture_output=True, text=True, timeout=30)
+        assert time.monotonic() - started < 10
+        assert second.returncode == 3, second.stderr
+        message = second.stdout.strip()
+        assert message == (f"another crawl (process {holder.pid}) is writing {path}; two crawls "
+                           "cannot share an output file: give each its own --out and --state")
+        assert [r["n"] for r in read_records(path)] == [0]
+    finally:
+        stop(holder)
+    # The kernel dropped the killed holder's lock: the next writer gets the file.
+    second = subprocess.run([sys.executable, "-c", SECOND_WRITER, template], cwd=REPO, check=False,
+                            capture_output=True, text=True, timeout=30)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [r["n"] for r in read_records(path)] == list(range(31))
+
+
+def test_repair_never_cuts_a_line_another_live_writer_is_writing(tmp_path):
+    # A starting writer's repair used to truncate lines the other process was writing.
+    template = str(tmp_path / "out/{site}/{date}.jsonl")
+    holder, path = start_holding_writer(template)
+    try:
+        with path.open("ab") as in_flight:  # the holder's next line, half on disk so far
+            in_flight.write(b'{"site": "demo", "n": 1, "body": "half')
+        before = path.read_bytes()
+        with pytest.raises(OutputLockedError, match=f"process {holder.pid}"):
+            repair(path)
+        with pytest.raises(OutputLockedError), JsonlWriter(template) as writer:
+            writer.claim("demo")
+        assert path.read_bytes() == before
+    finally:
+        stop(holder)
+
+
+def test_claim_locks_the_file_before_anything_is_written_and_an_unused_claim_leaves_no_file(tmp_path):
+    template = str(tmp_path / "out/{site}/{date}.jsonl")
+    with JsonlWriter(template) as first:
+        path = first.claim("demo")
+        assert path.exists() and path.stat().st_size == 0
+        with pytest.raises(OutputLockedError, match="give each its own --out and --state"):
+            JsonlWriter(template).claim("demo")
+    assert not path.exists()
+    with JsonlWriter(template) as writer:  # released: a later writer claims and writes
+        assert writer.claim("demo") == writer.write({"site": "demo", "n": 1}) == path
+    assert read_records(path) == [{"site": "demo", "n": 1}]
 
 
 APPENDER = """
