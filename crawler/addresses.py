@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import socket
 import time
+from dataclasses import dataclass
 
 CACHE_SECONDS = 300.0
 
@@ -30,6 +31,40 @@ def non_public(address: str) -> bool:
             or ip.is_reserved or ip.is_multicast)
 
 
+@dataclass(frozen=True)
+class PrivateAllowance:
+    """Which non-public addresses a site may reach: a selector file's `crawl.allow_private`,
+    `true` (any), `false` (none) or a list of addresses and networks ("127.0.0.1",
+    "10.0.0.0/8"), so an intranet site can be crawled without opening every private range."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def parse(cls, value: bool | list[str]) -> PrivateAllowance:
+        """From the selector file's value; raises ValueError on an unreadable entry."""
+        if value is True:
+            return cls((ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")))
+        if value is False:
+            return cls()
+        return cls(tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in value))
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip.version == net.version and ip in net for net in self.networks)
+
+    @property
+    def everything(self) -> bool:
+        return any(net.prefixlen == 0 for net in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+
 class AddressGuard:
     """Answers "which non-public address does this host reach?", caching name lookups."""
 
@@ -37,21 +72,34 @@ class AddressGuard:
         self.cache_seconds = cache_seconds
         self._answers: dict[str, tuple[float, str | None]] = {}
 
-    async def private_address(self, host: str) -> str | None:
-        """A non-public address `host` is or resolves to, else None (also when it does not
-        resolve: the fetch then fails with the resolver's own message)."""
+    async def refusal(self, host: str, allowance: PrivateAllowance) -> str | None:
+        """Why `host` must not be fetched (it reaches a non-public address `allowance` does not
+        cover), else None."""
+        if allowance.everything:
+            return None
+        address = await self.private_address(host, allowance)
+        if address is None:
+            return None
+        return (f"{host} is a loopback or private address ({address}); "
+                "the site file must set crawl.allow_private = true (or list that address)")
+
+    async def private_address(self, host: str, allowance: PrivateAllowance | None = None) -> str | None:
+        """A non-public address `host` is or resolves to that `allowance` does not allow, else
+        None (also when it does not resolve: the fetch then fails with the resolver's own
+        message)."""
+        allowance = allowance or PrivateAllowance()
         host = host.lower().rstrip(".")
         if host == "localhost" or host.endswith(".localhost"):
-            return "127.0.0.1"
+            return None if allowance.allows("127.0.0.1") else "127.0.0.1"
         if non_public(host):
-            return host
+            return None if allowance.allows(host) else host
         cached = self._answers.get(host)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            return None
-        found = next((info[4][0] for info in infos if non_public(info[4][0])), None)
-        self._answers[host] = (time.monotonic() + self.cache_seconds, found)
-        return found
+        if cached is None or cached[0] <= time.monotonic():
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                return None
+            cached = self._answers[host] = (time.monotonic() + self.cache_seconds,
+                                            tuple(info[4][0] for info in infos))
+        return next((address for address in cached[1]
+                     if non_public(address) and not allowance.allows(address)), None)

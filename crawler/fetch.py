@@ -95,12 +95,9 @@ class Fetcher:
         """Raise OffDomainError unless `url` is http(s), in `site`'s domains and (unless the
         site allows private addresses) reaches a public address."""
         check_target(url, site.domains, url)
-        if not site.crawl.allow_private:
-            address = await self.addresses.private_address(host_of(url))
-            if address is not None:
-                raise PrivateAddressError(
-                    url, f"{host_of(url)} is a loopback or private address ({address}); "
-                         "the site file must set crawl.allow_private = true")
+        refusal = await self.addresses.refusal(host_of(url), site.crawl.allow_private)
+        if refusal is not None:
+            raise PrivateAddressError(url, refusal)
 
     async def fetch_text(self, url: str, timeout: float = ROBOTS_TIMEOUT) -> tuple[int, str]:
         """(status, text) of a small resource such as robots.txt, over plain HTTP."""

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from . import dates
+from .addresses import PrivateAllowance
 from .errors import ConfigError, UnknownSiteError
 
 DEFAULT_SELECTORS_DIR = Path("selectors")
@@ -116,7 +117,7 @@ class CrawlRule:
     max_pages: int = 3
     render: str = "browser"
     wait_for: str | None = None
-    allow_private: bool = False
+    allow_private: PrivateAllowance = PrivateAllowance()
     verified: bool = False
     politeness: Politeness = Politeness()
 
@@ -185,6 +186,15 @@ class _Reader:
         for index, item in enumerate(value):
             self.typed(item, str, f"{key}[{index}]", "a string")
         return value
+
+    def allowance(self, value: Any) -> PrivateAllowance:
+        key = "crawl.allow_private"
+        if not isinstance(value, bool):
+            self.strings(value, key)
+        try:
+            return PrivateAllowance.parse(value)
+        except ValueError as exc:
+            raise self.fail(key, f"expected true, false or a list of addresses or networks ({exc})") from None
 
     def css(self, selector: Any, key: str) -> str:
         self.typed(selector, str, key, "a CSS selector string")
@@ -337,7 +347,7 @@ class _Reader:
             max_pages=max_pages,
             render=render,
             wait_for=self.css(wait_for, "crawl.wait_for") if wait_for is not None else None,
-            allow_private=self.typed(value.get("allow_private", False), bool, "crawl.allow_private", "true or false"),
+            allow_private=self.allowance(value.get("allow_private", False)),
             verified=self.typed(value.get("verified", False), bool, "crawl.verified", "true or false"),
             politeness=Politeness(**numbers),
         )
