@@ -23,7 +23,7 @@ needs_hosts = pytest.mark.skipif(not can_edit_hosts(), reason="/etc/hosts is not
 
 
 @contextmanager
-def test_names(names: dict[str, str]) -> Iterator[None]:
+def hosts_entries(names: dict[str, str]) -> Iterator[None]:
     """Map each name (which must end in `.test`) to its address for the `with` block."""
     assert all(name.endswith(".test") for name in names), names
     tag = f"{MARK} {os.getpid()}"
