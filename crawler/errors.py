@@ -101,3 +101,13 @@ class OutputLockedError(NewscrawlError):
 
 class StateError(NewscrawlError):
     """The state file is unreadable (corrupt, not SQLite) or from a newer newscrawl."""
+
+
+# ------------------------------------------------------------------ extracting
+
+class ExtractionError(NewscrawlError):
+    """An article's extraction did not finish: its worker process died, or could not start."""
+
+
+class ExtractionTimeout(ExtractionError):
+    """An article took longer than the extraction time limit (a catastrophic regex, say)."""

@@ -6,6 +6,7 @@ command line. A larger Crawl-delay from robots.txt always wins over min_delay.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields, replace
 
 USER_AGENT = "newscrawl/0.1 (+https://github.com/newscrawl/newscrawl)"
@@ -27,6 +28,14 @@ COLLECT_GARBAGE_EVERY = 25
 RECYCLE_TAB_EVERY = 100
 RECYCLE_CONTEXT_EVERY = 1000
 MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
+MAX_LINKS_PER_PAGE = 5000  # links read from a section page: real ones have hundreds; more is a trap
+MAX_URL_LENGTH = 2048  # longer links are dropped: many servers refuse them; no article needs one
+# Extraction runs in worker processes (crawler.extract_pool), so that a catastrophic regex in a
+# selector file costs one article, not the crawl: a page still running after EXTRACT_TIMEOUT
+# seconds has its worker killed and fails. After SIGTERM, EXTRACT_STOP_GRACE seconds at most.
+EXTRACT_TIMEOUT = 20.0
+EXTRACT_STOP_GRACE = 2.0
+EXTRACT_PROCESSES = min(4, max(2, os.cpu_count() or 2))  # at least 2: a stuck page stalls no other
 # An article whose fetch fails permanently (HTTP 414, a 4xx other than 408/429) is not retried
 # forever: after failing so in this many runs it is marked abandoned, with its reason, and no
 # later run fetches it again.
