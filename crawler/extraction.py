@@ -20,6 +20,7 @@ from . import dates
 from .record import MISSING, Article, Dateline, RelatedLink
 from .settings import MAX_PAGE_BYTES
 from .sites import BodyRule, Fallback, FieldRule, Layout, Site
+from .urls import safe_url
 
 # Never article text, whatever the site file says.
 ALWAYS_STRIP = ("script", "style", "noscript", "template", "iframe", "svg", "button", "form")
@@ -286,7 +287,7 @@ def absolute_url(base: str, href: str) -> str | None:
         url = urljoin(base, href.strip())
     except ValueError:
         return None
-    return url if urlsplit(url).scheme in ("http", "https") else None
+    return safe_url(url) if urlsplit(url).scheme in ("http", "https") else None
 
 
 @lru_cache(maxsize=1024)

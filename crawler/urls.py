@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
+from w3lib.url import safe_url_string
+
 FETCHABLE_SCHEMES = ("http", "https")
 
 # Query parameters that only say where a click came from; they never change the article.
@@ -82,8 +84,20 @@ def canonical_url(url: str, canonical_link: str | None = None) -> str:
     return base
 
 
+def safe_url(url: str) -> str:
+    """`url` with control characters, spaces and non-ASCII (U+FFFD included) percent-encoded
+    as UTF-8 and an international host name in its ASCII form, as browsers send them, so no
+    record or state key carries raw bytes a consumer cannot store or print."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        return url  # the common case, without w3lib's parse
+    try:
+        return safe_url_string(url)
+    except ValueError:  # an unencodable host: leave it to is_fetchable to refuse
+        return url
+
+
 def _normalise(url: str) -> str:
-    parts = urlsplit(url.strip())
+    parts = urlsplit(safe_url(url.strip()))
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:  # IPv6 literal: urlsplit strips the brackets, put them back

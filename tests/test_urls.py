@@ -92,3 +92,19 @@ def test_every_fetchable_url_has_a_canonical_form():
         assert is_fetchable(canonical_url(href))
     assert canonical_url("http://[::1]:8080/a#x") == "http://[::1]:8080/a"
     assert canonical_url("https://example.com?&&utm_x=1&&b") == "https://example.com/?b"
+
+
+def test_control_characters_and_replacement_characters_are_percent_encoded_in_keys():
+    key = canonical_url("https://example.com/a\x01b\ufffdc d?q=\x7f")
+    assert key == "https://example.com/a%01b%EF%BF%BDc%20d?q=%7F"
+    assert key.isascii() and key.isprintable()
+
+
+def test_record_urls_of_related_links_carry_no_raw_control_characters():
+    from crawler.extraction import absolute_url
+
+    assert absolute_url("https://example.com/x/", "caf\u00e9\x02s") == "https://example.com/x/caf%C3%A9%02s"
+
+
+def test_an_international_host_name_is_keyed_in_its_ascii_form():
+    assert canonical_url("https://m\u00fcnchen.example/p") == "https://xn--mnchen-3ya.example/p"
