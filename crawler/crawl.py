@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import FetchError
-from .extraction import Page, absolute_url, extract_parsed, fallback_values
+from .errors import ExtractionError, FetchError
+from .extract_pool import ExtractPool
+from .extraction import Page, absolute_url, fallback_values
 from .fetch import Fetcher, FetchResult
 from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
@@ -33,6 +34,9 @@ from .progress import Progress
 from .record import MISSING
 from .settings import (
     DEFAULT_POLITENESS,
+    EXTRACT_TIMEOUT,
+    MAX_LINKS_PER_PAGE,
+    MAX_URL_LENGTH,
     OUTPUT_TEMPLATE,
     STATE_FILE_NAME,
     USER_AGENT,
@@ -228,6 +232,7 @@ class _Run:
     budget: _Budget
     stop: asyncio.Event
     user_agent: str
+    extractor: ExtractPool
 
 
 class SiteCrawl:
@@ -319,7 +324,11 @@ class SiteCrawl:
             self.summary.pages += 1
             self.summary.retries += result.attempts - 1
             page = Page(result.html, result.final_url)
-            links = self.article_links(page, result.final_url)
+            links, dropped = self.article_links(page, result.final_url)
+            if dropped:
+                self.run.progress.note(
+                    f"{self.site.name}: section {name} page {number}: {dropped} links dropped (past the "
+                    f"first {MAX_LINKS_PER_PAGE}, or longer than {MAX_URL_LENGTH} characters)")
             allowed = []
             for link in links:
                 if await self._allowed(link):
@@ -345,24 +354,31 @@ class SiteCrawl:
             page_url = self.next_page(page, result.final_url)
         return True  # max_pages
 
-    def article_links(self, page: Page, base: str) -> list[str]:
-        """Canonical article URLs of a section page, in page order, without repeats."""
-        links: list[str] = []
-        for node in page.css(self.site.crawl.links):
+    def article_links(self, page: Page, base: str) -> tuple[list[str], int]:
+        """Canonical article URLs of a section page, in page order, without repeats; and how
+        many links were dropped: those past the first MAX_LINKS_PER_PAGE, and those longer
+        than MAX_URL_LENGTH."""
+        links: dict[str, None] = {}  # insertion-ordered, and a repeat is found without a scan
+        nodes = page.css(self.site.crawl.links)
+        dropped = max(0, len(nodes) - MAX_LINKS_PER_PAGE)
+        pattern = self.site.crawl.article_url
+        for node in nodes[:MAX_LINKS_PER_PAGE]:
             href = node.attributes.get("href")
             if href is None:  # the selector named a container: take its first link
-                inner = page.css("a[href]", node)
-                href = inner[0].attributes.get("href") if inner else None
-            url = absolute_url(base, href or "")
+                inner = page.css_first("a[href]", node)
+                href = inner.attributes.get("href") if inner is not None else None
+            href = href or ""
+            url = absolute_url(base, href) if len(href) <= MAX_URL_LENGTH else None
             if url is None or not is_fetchable(url) or not in_domains(url, self.site.domains):
+                dropped += len(href) > MAX_URL_LENGTH
                 continue
-            pattern = self.site.crawl.article_url
+            if len(url) > MAX_URL_LENGTH:  # a short href on a long base
+                dropped += 1
+                continue
             if pattern is not None and not pattern.search(url):
                 continue
-            url = canonical_url(url)
-            if url not in links:
-                links.append(url)
-        return links
+            links.setdefault(canonical_url(url))
+        return list(links), dropped
 
     def next_page(self, page: Page, base: str) -> str | None:
         for fallback in self.site.crawl.next_page:
@@ -437,12 +453,12 @@ class SiteCrawl:
         self.summary.retries += result.attempts - 1
         await asyncio.sleep(0)  # let the worker waiting for the slot start the next page first
         fetched_at = _now_iso()
-        page = Page(result.html, result.final_url)  # parsed once, for the key and the record
-        canonical_link = page.css_first('link[rel="canonical"]')
-        key = canonical_url(result.final_url,
-                            canonical_link.attributes.get("href") if canonical_link else None)
-        page.url = key  # the record is filed, and its relative links resolved, under its key
-        article = extract_parsed(page, self.site, fetched_at=fetched_at)
+        try:  # in a worker process, under the time limit: the key and the record
+            key, article = await self.run.extractor.extract(self.site, result.html, result.final_url,
+                                                            fetched_at)
+        except ExtractionError as exc:  # over the time limit, or its worker died
+            self._record_failure(url, str(exc))
+            return
         if state.is_seen(key):  # another spelling of an article already written
             state.mark_done(url, name, article.content_hash, fetched_at)
             self.summary.seen += 1
@@ -469,12 +485,13 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                 sections_override: dict[str, dict[str, str]] | None = None,
                 render_override: str | None = None, progress: Progress | None = None,
                 stop_event: asyncio.Event | None = None, user_agent: str = USER_AGENT,
-                fetcher: Fetcher | None = None) -> CrawlSummary:
+                fetcher: Fetcher | None = None, extract_timeout: float = EXTRACT_TIMEOUT) -> CrawlSummary:
     """Crawl `sites` once. Raises LockHeldError when another run holds the state's lock.
 
     `sections_override` replaces a site's sections ({site: {name: url}}); `render_override`
     forces "browser" or "http" for every site; `stop_event`, once set, lets the articles in
-    flight finish and fetches nothing more. A `fetcher` may be shared between runs.
+    flight finish and fetches nothing more. A `fetcher` may be shared between runs. An
+    article whose extraction takes longer than `extract_timeout` seconds fails.
     """
     started = asyncio.get_running_loop().time()
     writer = JsonlWriter(out_template)
@@ -483,15 +500,18 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
     progress = progress or Progress()
     summary = CrawlSummary()
     with run_lock(state_path), CrawlState(state_path) as state:
+        extractor = ExtractPool(timeout=extract_timeout, stop=stop)
         try:
             for site in sites:
                 reconcile(writer, state, site)
             own_fetcher = fetcher is None
             fetcher = fetcher or Fetcher(user_agent=user_agent)
+            extractor.start()  # its first worker starts while the browser does
             if own_fetcher:
                 await fetcher.__aenter__()
             try:
-                run = _Run(fetcher, state, writer, progress, _Budget(max_articles), stop, user_agent)
+                run = _Run(fetcher, state, writer, progress, _Budget(max_articles), stop, user_agent,
+                           extractor)
                 crawls = [SiteCrawl(site, run,
                                     sections=(sections_override or {}).get(site.name, site.crawl.sections),
                                     settings=site_politeness(site, politeness_overrides),
@@ -503,6 +523,7 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                 if own_fetcher:
                     await fetcher.close()
         finally:
+            extractor.close()  # every worker process ends with the crawl
             writer.close()
             progress.close()
     summary.stopped = stop.is_set()
