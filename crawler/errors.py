@@ -111,3 +111,23 @@ class ExtractionError(NewscrawlError):
 
 class ExtractionTimeout(ExtractionError):
     """An article took longer than the extraction time limit (a catastrophic regex, say)."""
+
+
+# ------------------------------------------------------------------ storage
+
+class PathNotWritable(NewscrawlError):
+    """Found before any fetch: an output, state or archive path cannot be written (read-only,
+    no permission, no space, a symlink out of its folder). Nothing was fetched."""
+
+    def __init__(self, path: str, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
+
+
+class StorageError(NewscrawlError):
+    """Found mid-run: writing the output, state or archive failed (disk full, read-only, I/O
+    error). The run stops; what was written before stays, and nothing unwritten is marked done."""
+
+    def __init__(self, path: str, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from .errors import ConfigError, OutputLockedError
+from .errors import ConfigError, OutputLockedError, StorageError
 from .settings import OUTPUT_TEMPLATE
 
 TEMPLATE_FIELDS = frozenset({"site", "date"})
@@ -73,8 +73,10 @@ class JsonlWriter:
             if written != len(line):  # a short write (disk full): never leave half a line
                 raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
             os.fsync(fd)
-        except BaseException:
+        except BaseException as exc:
             os.ftruncate(fd, size_before)
+            if isinstance(exc, OSError):  # disk full, read-only, I/O error: the run must stop
+                raise StorageError(str(path), f"cannot write the output: {exc.strerror or exc}") from None
             raise
         return path
 
