@@ -1,8 +1,8 @@
 """The `newscrawl` command: parses arguments, calls the modules, sets exit codes.
 
 Exit codes: 0 success; 1 partial failure (a fixture mismatch, a page below threshold,
-articles that failed in a crawl); 2 configuration or usage error (nothing was run);
-3 another crawl holds the lock.
+articles that failed in a crawl); 2 configuration or usage error, or an unreadable state
+file (nothing was run); 3 another crawl holds the lock on the state or an output file.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import selectors_dir
-from .errors import ConfigError, LockHeldError, NewscrawlError, UnknownSiteError
+from .errors import ConfigError, ExitCode, NewscrawlError
+from .settings import OUTPUT_TEMPLATE
 from .sites import SiteRegistry, load_registry
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = ExitCode.OK, ExitCode.PARTIAL, ExitCode.CONFIG
 
 
 def _registry(args) -> SiteRegistry:
@@ -188,11 +189,26 @@ def cmd_selectors_infer(args) -> int:
     return EXIT_OK
 
 
+def cmd_state_rebuild(args) -> int:
+    from .crawl import default_state_path
+    from .recovery import rebuild
+    from .state import CrawlState, run_lock
+
+    state_path = Path(args.state) if args.state else default_state_path(args.out)
+    with run_lock(state_path), CrawlState(state_path) as state:
+        rebuilt = rebuild(args.out, state)
+    skipped = f"; {rebuilt.skipped} lines that are not records skipped" if rebuilt.skipped else ""
+    print(f"{state_path}: read {rebuilt.files} output files, {rebuilt.records} records, "
+          f"{rebuilt.marked} newly marked done{skipped}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newscrawl",
         description="Crawl news sites into JSON lines, with per-site selector files.",
-        epilog="Exit codes: 0 ok, 1 partial failure, 2 configuration error, 3 lock held.")
+        epilog="Exit codes: 0 ok, 1 partial failure, 2 configuration error or unreadable state, "
+        "3 lock held.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def selectors_option(sub):
@@ -257,6 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     selectors_option(infer)
     infer.set_defaults(run=cmd_selectors_infer)
 
+    state = commands.add_parser("state", help="look after the crawl's state file")
+    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    rebuild = state_commands.add_parser(
+        "rebuild", help="mark every article in the output files done in the state",
+        description="Read every output file the --out template can name ({site} and {date} "
+        "standing for any value) and mark each record's URL done in the state, with its content "
+        "hash and fetch time, so the next crawl writes none of them again. For a state that was "
+        "lost, or moved aside because it was unreadable. Takes the state's lock.")
+    rebuild.add_argument("--out", metavar="TEMPLATE", default=OUTPUT_TEMPLATE,
+                         help="the crawl's output path template (default: %(default)s)")
+    rebuild.add_argument("--state", metavar="PATH",
+                         help="SQLite state file (default: state.sqlite beside the output)")
+    rebuild.set_defaults(run=cmd_state_rebuild)
+
     _add_crawl_commands(commands, selectors_option)
     return parser
 
@@ -272,15 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ConfigError, UnknownSiteError) as exc:
-        print(f"newscrawl: error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except LockHeldError as exc:
-        print(f"newscrawl: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except NewscrawlError as exc:
-        print(f"newscrawl: error: {exc}", file=sys.stderr)
-        return EXIT_PARTIAL
+    except NewscrawlError as exc:  # each kind carries its exit code (crawler.errors.ExitCode)
+        print(f"newscrawl: {'' if exc.exit_code == ExitCode.LOCKED else 'error: '}{exc}", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:

@@ -15,12 +15,9 @@ so the re-fetch never duplicates them either.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import re
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,7 @@ from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
 from .progress import Progress
 from .record import MISSING
+from .recovery import empty_state_warning, reconcile
 from .settings import (
     DEFAULT_POLITENESS,
     EXTRACT_TIMEOUT,
@@ -46,7 +44,6 @@ from .sites import Site
 from .state import CrawlState, run_lock
 from .urls import canonical_url, host_of, in_domains, is_fetchable
 
-RECONCILE_TAIL_BYTES = 1024 * 1024  # lines written just before a crash sit at a file's end
 MATCH_FIELDS = ("title", "dateline", "body", "authors", "source", "related", "section")
 
 
@@ -145,57 +142,6 @@ def article_selector(site: Site) -> str | None:
     return None
 
 
-def reconcile(writer: JsonlWriter, state: CrawlState, site: Site) -> int:
-    """Mark done every article whose line reached the output but not the state (a crash
-    between the two). Looks at the tail of today's and yesterday's files. Returns the count."""
-    now = datetime.now(UTC)
-    marked = 0
-    for moment in (now - timedelta(days=1), now):
-        path = JsonlWriter(writer.template, clock=lambda moment=moment: moment).path_for(site.name)
-        for record in _tail_records(path):
-            url = record.get("url")
-            if record.get("site") == site.name and isinstance(url, str) and not state.is_seen(url):
-                state.mark_done(url, site.name, record.get("content_hash") or "",
-                                record.get("fetched_at"))
-                marked += 1
-    return marked
-
-
-def _tail_records(path: Path) -> list[dict[str, Any]]:
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - RECONCILE_TAIL_BYTES))
-            tail = handle.read()
-    except FileNotFoundError:
-        return []
-    lines = tail.split(b"\n")
-    if size > RECONCILE_TAIL_BYTES:
-        lines = lines[1:]  # the first one is cut
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line; the writer's repair removes it
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-QUEUED_REASON = re.compile(r"^found in section (?P<section>.+); not fetched yet$")
-
-
-def queued_reason(section: str | None) -> str:
-    """The state's reason for an article found but not fetched yet (it keeps the section)."""
-    return f"found in section {section}; not fetched yet"
-
-
-def section_from_reason(reason: str | None) -> str | None:
-    found = QUEUED_REASON.match(reason or "")
-    return found.group("section") if found else None
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -275,9 +221,7 @@ class SiteCrawl:
                     break
                 await self._crawl_section(name, url)
             # Articles that failed, or were found but not fetched, in an earlier run come last.
-            state = self.run.state
-            self._enqueue([(url, section_from_reason(state.failure_reason(url)))
-                           for url in state.failed_urls(self.site.name)])
+            self._enqueue(self.run.state.pending(self.site.name))
         finally:
             for _ in workers:
                 self.queue.put_nowait(None)
@@ -398,12 +342,13 @@ class SiteCrawl:
             self.summary.robots_skips += 1
         return False
 
-    def _record_failure(self, url: str, reason: str, attempts: int = 1) -> None:
-        """Count a failed article, say why, and keep it in the state for the next run."""
+    def _record_failure(self, url: str, reason: str, attempts: int = 1, permanent: bool = False) -> None:
+        """Count a failed article, say why, and keep it in the state for the next run (a
+        `permanent` failure, in enough runs, abandons the article: see ABANDON_AFTER_RUNS)."""
         self.summary.retries += attempts - 1
         self.summary.failed += 1
         self.summary.failures.append({"url": url, "reason": reason})
-        self.run.state.record_failure(url, self.site.name, reason)
+        self.run.state.record_failure(url, self.site.name, reason, permanent=permanent)
         self.run.progress.article(self.site.name, url, "failed", reason)
 
     def _enqueue(self, items: list[tuple[str, str | None]], remember: bool = False) -> None:
@@ -414,10 +359,9 @@ class SiteCrawl:
         if remember:
             # Paging stops at a page of seen articles, so an article found on a later page
             # must survive a crash or a stop until it is fetched: recorded (in one commit)
-            # before it is queued.
-            with self.run.state.transaction():
-                for url, section in fresh.items():
-                    self.run.state.record_failure(url, self.site.name, queued_reason(section))
+            # before it is queued. An abandoned one is not queued again.
+            to_fetch = set(self.run.state.enqueue(self.site.name, list(fresh.items())))
+            fresh = {url: section for url, section in fresh.items() if url in to_fetch}
         for url, section in fresh.items():
             self.queued.add(url)
             self.queue.put_nowait((url, section))
@@ -486,7 +430,8 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                 render_override: str | None = None, progress: Progress | None = None,
                 stop_event: asyncio.Event | None = None, user_agent: str = USER_AGENT,
                 fetcher: Fetcher | None = None, extract_timeout: float = EXTRACT_TIMEOUT) -> CrawlSummary:
-    """Crawl `sites` once. Raises LockHeldError when another run holds the state's lock.
+    """Crawl `sites` once. Raises LockHeldError when another run holds the state's lock, and
+    OutputLockedError when another crawl is writing one of today's output files.
 
     `sections_override` replaces a site's sections ({site: {name: url}}); `render_override`
     forces "browser" or "http" for every site; `stop_event`, once set, lets the articles in
@@ -502,8 +447,11 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
     with run_lock(state_path), CrawlState(state_path) as state:
         extractor = ExtractPool(timeout=extract_timeout, stop=stop)
         try:
-            for site in sites:
-                reconcile(writer, state, site)
+            for site in sites:  # before any fetch: a crawl sharing our output stops us here
+                writer.claim(site.name)
+            if warning := empty_state_warning(state, state_path, out_template):
+                print(warning, file=sys.stderr, flush=True)
+            reconcile(writer, state, sites)
             own_fetcher = fetcher is None
             fetcher = fetcher or Fetcher(user_agent=user_agent)
             extractor.start()  # its first worker starts while the browser does

@@ -1,9 +1,12 @@
-"""The crawl's memory between runs: which article URLs are done, which failed and why, and the
-lock that keeps two runs off one state file.
+"""The crawl's memory between runs: which article URLs are queued, done, failed (and why) or
+abandoned, and the lock that keeps two runs off one state file.
 
 One SQLite file, in WAL mode with synchronous=FULL, so a row written before a crash (kill -9
 or power loss) is still there afterwards. The crawl writes an article's JSON line first and
 marks it done here second: a crash between the two re-fetches the article, never loses it.
+
+The schema is versioned with `PRAGMA user_version`: opening a file of an older version runs
+the MIGRATIONS after it, in one transaction; a newer or unreadable file is a StateError.
 """
 
 from __future__ import annotations
@@ -18,21 +21,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
-from .errors import LockHeldError
+from .errors import LockHeldError, StateError
+from .settings import ABANDON_AFTER_RUNS
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS articles (
+ARTICLES_TABLE = """
+CREATE TABLE articles (
     url          TEXT PRIMARY KEY,          -- canonical URL (crawler.urls.canonical_url)
     site         TEXT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    status       TEXT NOT NULL CHECK (status IN ('queued', 'done', 'failed', 'abandoned')),
+    section      TEXT,                      -- the section it was found in, for its record
     content_hash TEXT,
     fetched_at   TEXT,
     reason       TEXT,                      -- why the last attempt failed; NULL once done
     attempts     INTEGER NOT NULL DEFAULT 0,
+    permanent_failures INTEGER NOT NULL DEFAULT 0,  -- runs whose fetch failed for good
     updated_at   TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS articles_site_status ON articles (site, status);
-CREATE TABLE IF NOT EXISTS section_walks (
+CREATE INDEX articles_site_status ON articles (site, status);
+"""
+SECTION_WALKS_TABLE = """
+CREATE TABLE section_walks (
     site       TEXT NOT NULL,
     url        TEXT NOT NULL,               -- the section's first page (canonical)
     complete   INTEGER NOT NULL,            -- 0 while a walk is under way or after it broke off
@@ -40,6 +48,33 @@ CREATE TABLE IF NOT EXISTS section_walks (
     PRIMARY KEY (site, url)
 );
 """
+SCHEMA = ARTICLES_TABLE + SECTION_WALKS_TABLE  # a new file gets the latest schema at once
+
+# Version 0 (no user_version) stored an article found but not fetched yet as a failure whose
+# reason was "found in section <name>; not fetched yet", and had no abandoned status.
+QUEUED_AS_FAILURE = "status = 'failed' AND reason GLOB 'found in section *; not fetched yet'"
+MIGRATE_0_TO_1 = f"""
+ALTER TABLE articles RENAME TO articles_v0;
+DROP INDEX articles_site_status;
+{ARTICLES_TABLE}
+INSERT INTO articles (url, site, status, section, content_hash, fetched_at, reason, attempts,
+                      permanent_failures, updated_at)
+SELECT url, site,
+       CASE WHEN {QUEUED_AS_FAILURE} THEN 'queued' ELSE status END,
+       CASE WHEN {QUEUED_AS_FAILURE}
+            THEN substr(reason, 1 + length('found in section '),
+                        length(reason) - length('found in section ') - length('; not fetched yet'))
+       END,
+       content_hash, fetched_at,
+       CASE WHEN {QUEUED_AS_FAILURE} THEN NULL ELSE reason END,
+       attempts, 0, updated_at
+FROM articles_v0;
+DROP TABLE articles_v0;
+"""
+# MIGRATIONS[n] takes a file from version n to n + 1; append one for every schema change.
+MIGRATIONS = [MIGRATE_0_TO_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+PENDING = ("queued", "failed")  # statuses the next run fetches
 
 
 class CrawlState:
@@ -51,16 +86,58 @@ class CrawlState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit: every mark is its own durable transaction, nothing waits in a buffer.
         self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        try:
+            with self._readable():
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA busy_timeout=5000")
+                self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self.transaction():  # BEGIN IMMEDIATE: a second opener waits, then sees our version
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"{self.path} has state schema version {version}, newer than this newscrawl's "
+                    f"({SCHEMA_VERSION}): run a newscrawl at least as new, or use another --state")
+            if version == SCHEMA_VERSION:
+                return
+            has_articles = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'articles'").fetchone()
+            steps = MIGRATIONS[version:] if has_articles else [SCHEMA]
+            for script in steps:
+                for statement in _statements(script):
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        """Turn SQLite's "not a database" and "malformed" into one StateError line."""
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_CORRUPT,
+                                                                    sqlite3.SQLITE_NOTADB):
+                raise
+            raise StateError(
+                f"{self.path} is not a readable newscrawl state ({error}): move it aside and run "
+                f"`newscrawl state rebuild --state {self.path}` (with the crawl's --out) to "
+                "rebuild it from the output") from None
+
+    def _rows(self, query: str, params: tuple | dict = ()) -> list[tuple]:
+        with self._readable():
+            return self._db.execute(query, params).fetchall()
+
+    def is_empty(self) -> bool:
+        """True when no article of any site was ever recorded here."""
+        return not self._rows("SELECT 1 FROM articles LIMIT 1")
 
     def is_seen(self, url: str) -> bool:
         """True when `url` (canonical) was extracted and written by an earlier call or run."""
-        row = self._db.execute(
-            "SELECT 1 FROM articles WHERE url = ? AND status = 'done'", (url,)).fetchone()
-        return row is not None
+        return bool(self._rows("SELECT 1 FROM articles WHERE url = ? AND status = 'done'", (url,)))
 
     def mark_done(self, url: str, site: str, content_hash: str,
                   fetched_at: datetime | str | None = None) -> None:
@@ -68,7 +145,7 @@ class CrawlState:
 
         `content_hash` is the record's own (`Article.content_hash`).
         """
-        self._db.execute(
+        self._rows(
             """INSERT INTO articles (url, site, status, content_hash, fetched_at, reason,
                                      attempts, updated_at)
                VALUES (?, ?, 'done', ?, ?, NULL, 1, ?)
@@ -79,67 +156,114 @@ class CrawlState:
             (url, site, content_hash, _iso(fetched_at) if fetched_at else _now(), _now()),
         )
 
-    def record_failure(self, url: str, site: str, reason: str) -> None:
+    def record_failure(self, url: str, site: str, reason: str, *, permanent: bool = False,
+                       abandon_after: int = ABANDON_AFTER_RUNS) -> None:
         """Record that `url` failed and why; the next run tries it again.
 
-        An article already done stays done: a later failed re-fetch must not un-see it.
+        A `permanent` failure (one a retry cannot mend, such as HTTP 414) is counted, and in the
+        run where the count reaches `abandon_after` the article is abandoned: no later run
+        fetches it, and its reason says so. A failure that is not permanent leaves the count as
+        it is. An article already done stays done: a later failed re-fetch must not un-see it.
         """
-        self._db.execute(
-            """INSERT INTO articles (url, site, status, reason, attempts, updated_at)
-               VALUES (?, ?, 'failed', ?, 1, ?)
-               ON CONFLICT (url) DO UPDATE SET
-                   status = 'failed', reason = excluded.reason,
-                   attempts = articles.attempts + 1, updated_at = excluded.updated_at
-               WHERE articles.status != 'done'""",
-            (url, site, reason, _now()),
-        )
+        with self.transaction():
+            rows = self._rows("SELECT status, permanent_failures FROM articles WHERE url = ?", (url,))
+            if rows and rows[0][0] in ("done", "abandoned"):
+                return
+            runs = (rows[0][1] if rows else 0) + int(permanent)
+            status = "abandoned" if permanent and runs >= abandon_after else "failed"
+            if status == "abandoned":
+                reason = f"abandoned after {runs} runs: {reason}"
+            self._rows(
+                """INSERT INTO articles (url, site, status, reason, attempts, permanent_failures,
+                                         updated_at)
+                   VALUES (?, ?, ?, ?, 1, ?, ?)
+                   ON CONFLICT (url) DO UPDATE SET
+                       status = excluded.status, reason = excluded.reason,
+                       attempts = articles.attempts + 1,
+                       permanent_failures = excluded.permanent_failures,
+                       updated_at = excluded.updated_at""",
+                (url, site, status, reason, runs, _now()))
+
+    def enqueue(self, site: str, found: list[tuple[str, str | None]]) -> list[str]:
+        """Record articles found (url, section) but not fetched yet, in one commit; return the
+        URLs the crawl should fetch: new ones, and ones queued or failed before. Done and
+        abandoned ones are left as they are. A section already recorded is kept."""
+        to_fetch = []
+        with self.transaction():
+            for url, section in found:
+                row = self._rows("SELECT status FROM articles WHERE url = ?", (url,))
+                if not row:
+                    self._rows(
+                        """INSERT INTO articles (url, site, status, section, updated_at)
+                           VALUES (?, ?, 'queued', ?, ?)""", (url, site, section, _now()))
+                elif row[0][0] in PENDING:
+                    self._rows("UPDATE articles SET section = coalesce(section, ?) WHERE url = ?",
+                               (section, url))
+                else:
+                    continue
+                to_fetch.append(url)
+        return to_fetch
+
+    def pending(self, site: str) -> list[tuple[str, str | None]]:
+        """(url, section) of `site`'s articles queued or failed, oldest first: the next run's."""
+        return [(url, section) for url, section in self._rows(
+            """SELECT url, section FROM articles WHERE site = ? AND status IN ('queued', 'failed')
+               ORDER BY updated_at, url""", (site,))]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group several marks into one durable commit (one fsync instead of one each)."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """Group several marks into one durable commit (one fsync instead of one each).
+
+        Inside another transaction it joins that one, which commits them all at its end."""
+        if self._db.in_transaction:
+            yield
+            return
+        with self._readable():
+            self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        with self._readable():
+            self._db.execute("COMMIT")
 
     def failed_urls(self, site: str) -> list[str]:
-        """URLs of `site` whose last attempt failed, oldest failure first."""
-        rows = self._db.execute(
+        """URLs of `site` whose last attempt failed (not abandoned ones), oldest failure first."""
+        rows = self._rows(
             "SELECT url FROM articles WHERE site = ? AND status = 'failed' ORDER BY updated_at, url",
             (site,))
         return [url for (url,) in rows]
 
     def failure_reason(self, url: str) -> str | None:
-        """Why `url` last failed, or None if it never failed or is now done."""
-        row = self._db.execute("SELECT reason FROM articles WHERE url = ?", (url,)).fetchone()
-        return row[0] if row else None
+        """Why `url` last failed or was abandoned; None if it never failed, or is now done."""
+        rows = self._rows("SELECT reason FROM articles WHERE url = ?", (url,))
+        return rows[0][0] if rows else None
 
     def section_walk_complete(self, site: str, url: str) -> bool:
         """True when the last walk of the section starting at `url` reached its end (the last
         page, max_pages, or a page of seen articles after a complete walk)."""
-        row = self._db.execute("SELECT complete FROM section_walks WHERE site = ? AND url = ?",
-                               (site, url)).fetchone()
-        return bool(row and row[0])
+        rows = self._rows("SELECT complete FROM section_walks WHERE site = ? AND url = ?",
+                          (site, url))
+        return bool(rows and rows[0][0])
 
     def mark_section_walk(self, site: str, url: str, complete: bool) -> None:
         """Record a walk as under way (False, at its start) or as having reached its end."""
-        self._db.execute(
+        self._rows(
             """INSERT INTO section_walks (site, url, complete, updated_at) VALUES (?, ?, ?, ?)
                ON CONFLICT (site, url) DO UPDATE SET complete = excluded.complete,
                                                      updated_at = excluded.updated_at""",
             (site, url, int(complete), _now()))
 
     def counts(self, site: str | None = None) -> dict[str, int]:
-        """{"done": n, "failed": n}, for one site or all of them."""
+        """{"done": n, "failed": n}, plus "queued" and "abandoned" when there are any, for one
+        site or all of them."""
         query = "SELECT status, COUNT(*) FROM articles"
         params: tuple = ()
         if site is not None:
             query, params = query + " WHERE site = ?", (site,)
         counted = {"done": 0, "failed": 0}
-        counted.update(dict(self._db.execute(query + " GROUP BY status", params).fetchall()))
+        counted.update(dict(self._rows(query + " GROUP BY status", params)))
         return counted
 
     def close(self) -> None:
@@ -178,7 +302,7 @@ def run_lock(state_path: Path) -> Iterator[Path]:
             who = f"process {holder}" if holder else "another process"
             raise LockHeldError(
                 f"another crawl is using {state_path}: {who} holds the lock {path}. "
-                "Wait for it to finish, or give this run its own --state."
+                "Wait for it to finish, or give this run its own --out and --state."
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -189,6 +313,17 @@ def run_lock(state_path: Path) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements, one by one (executescript would commit our transaction)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [statement for statement in statements if statement.strip(" \n;")]
 
 
 def _read_pid(fd: int) -> int | None:
