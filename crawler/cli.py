@@ -15,11 +15,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import selectors_dir
-from .errors import ConfigError, ExitCode, NewscrawlError
+from .errors import (
+    ConfigError,
+    LockHeldError,
+    NewscrawlError,
+    OutputLockedError,
+    StateError,
+    UnknownSiteError,
+)
 from .settings import OUTPUT_TEMPLATE
 from .sites import SiteRegistry, load_registry
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = ExitCode.OK, ExitCode.PARTIAL, ExitCode.CONFIG
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def _registry(args) -> SiteRegistry:
@@ -302,9 +309,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except NewscrawlError as exc:  # each kind carries its exit code (crawler.errors.ExitCode)
-        print(f"newscrawl: {'' if exc.exit_code == ExitCode.LOCKED else 'error: '}{exc}", file=sys.stderr)
-        return exc.exit_code
+    except (ConfigError, UnknownSiteError, StateError) as exc:
+        print(f"newscrawl: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (LockHeldError, OutputLockedError) as exc:
+        print(f"newscrawl: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except NewscrawlError as exc:
+        print(f"newscrawl: error: {exc}", file=sys.stderr)
+        return EXIT_PARTIAL
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
