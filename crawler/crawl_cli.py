@@ -1,7 +1,8 @@
 """`newscrawl crawl` and `newscrawl demo-site`: arguments, the --every loop, signals, exit codes.
 
-Exit codes (as cli.py): 0 success, or stopped by SIGTERM/SIGINT; 1 some articles or section
-pages failed (they are retried next run); 2 configuration error; 3 another run holds the lock.
+Exit codes: crawler.errors.ExitCode (0 ok or stopped by a signal, 1 some articles failed,
+2 configuration error or an unwritable path found before any fetch, 3 a lock is held, 4 the
+output or state could not be written mid-run).
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ import asyncio
 import json
 import re
 import signal
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from . import selectors_dir
-from .errors import ConfigError
+from .errors import ConfigError, ExitCode, NewscrawlError
 from .settings import OUTPUT_TEMPLATE, USER_AGENT
 
-EXIT_OK, EXIT_PARTIAL = 0, 1
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -28,7 +29,9 @@ def add_commands(commands, selectors_option) -> None:
         "crawl", help="crawl site sections into JSON lines (politely, incrementally)",
         description="Visit each site's sections, find articles not seen before, extract them and "
         "append one JSON line each. Exit codes: 0 ok (or stopped by a signal), 1 some articles "
-        "failed (retried next run), 2 configuration error, 3 another crawl holds the lock.")
+        "failed (retried next run), 2 configuration error or an unwritable path (nothing "
+        "fetched), 3 another crawl holds the state's or an output file's lock, 4 the output or "
+        "state could not be written mid-run (disk full, read-only).")
     crawl.add_argument("--site", action="append", metavar="NAME",
                        help="crawl only this site (repeatable; default: every site)")
     selectors_option(crawl)
@@ -71,7 +74,7 @@ def cmd_demo_site(args) -> int:
     from .demo.server import serve_forever
 
     serve_forever(port=args.port, articles=args.articles)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_crawl(args) -> int:
@@ -97,29 +100,55 @@ async def _crawl_until_done(sites, args, schedule: Schedule | None) -> int:
         loop.add_signal_handler(signal_number, stop.set)
     overrides = {"min_delay": args.min_delay, "jitter": args.jitter, "concurrency": args.concurrency}
     while True:
-        summary = await crawl(
-            sites, out_template=args.out, state_path=args.state, max_articles=args.max_articles,
-            max_pages=args.max_pages, politeness_overrides=overrides, render_override=args.render,
-            progress=make_progress(args.quiet), stop_event=stop,
-            user_agent=user_agent_with(args.user_agent_contact))
-        if not args.quiet:
-            print(summary.format_table(), flush=True)
-        if args.summary_json:
-            path = Path(args.summary_json)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            summary = await crawl(
+                sites, out_template=args.out, state_path=args.state, max_articles=args.max_articles,
+                max_pages=args.max_pages, politeness_overrides=overrides, render_override=args.render,
+                progress=make_progress(args.quiet), stop_event=stop,
+                user_agent=user_agent_with(args.user_agent_contact))
+        except NewscrawlError as error:
+            if schedule is None:
+                raise
+            # A full disk or a held lock fails this run, not the loop: the next tick tries again.
+            print(f"newscrawl: error: this run failed: {error}", file=sys.stderr, flush=True)
+            summary = None
+        if summary is not None:
+            report_summary(summary, args)
         if stop.is_set():
-            return EXIT_OK  # asked to stop: what was in flight is written, nothing is lost
+            return ExitCode.OK  # asked to stop: what was in flight is written, nothing is lost
         if schedule is None:
-            return EXIT_OK if summary.ok else EXIT_PARTIAL
+            return run_exit_code(summary)
         wait = schedule.seconds_until_next(datetime.now())
         if not args.quiet:
             print(f"next run in {wait:.0f}s", flush=True)
         try:
             await asyncio.wait_for(stop.wait(), timeout=wait)
-            return EXIT_OK
+            return ExitCode.OK
         except TimeoutError:
             continue
+
+
+def report_summary(summary, args) -> None:
+    """The table on stdout (unless -q), the JSON file if asked for, and a write failure that
+    stopped the run on stderr, which -q never silences."""
+    if not args.quiet:
+        print(summary.format_table(), flush=True)
+    if summary.storage_error:
+        print(f"newscrawl: error: run stopped: {summary.storage_error}", file=sys.stderr, flush=True)
+    if args.summary_json:
+        path = Path(args.summary_json)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as error:  # the summary may live on the disk that just filled
+            print(f"newscrawl: error: {path}: cannot write the summary: {error.strerror or error}",
+                  file=sys.stderr, flush=True)
+
+
+def run_exit_code(summary) -> int:
+    if summary.storage_error:
+        return ExitCode.STORAGE
+    return ExitCode.OK if summary.ok else ExitCode.PARTIAL
 
 
 def user_agent_with(contact: str | None) -> str:

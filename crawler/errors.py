@@ -1,14 +1,29 @@
-"""Every error newscrawl raises on purpose. One hierarchy, one line of docs each."""
+"""Every error newscrawl raises on purpose. One hierarchy, one line of docs each, and the
+exit code each one ends the command with (the README's table of exit codes is this one)."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # success, or stopped by SIGTERM/SIGINT with what was in flight written
+    PARTIAL = 1  # some articles or pages failed (retried next run), fixtures changed, pages below target
+    CONFIG = 2  # a configuration or usage error, or a path found unwritable before any fetch
+    LOCKED = 3  # another crawl holds the lock on the state or on an output file
+    STORAGE = 4  # the output or state could not be written mid-run (disk full, read-only)
 
 
 class NewscrawlError(Exception):
     """Base class: anything newscrawl reports to the user rather than crashing on."""
 
+    exit_code = ExitCode.PARTIAL
+
 
 class ConfigError(NewscrawlError):
     """A selector file is wrong. Names the file, the key and the problem."""
+
+    exit_code = ExitCode.CONFIG
 
     def __init__(self, file: str, key: str, problem: str):
         self.file, self.key, self.problem = file, key, problem
@@ -18,9 +33,13 @@ class ConfigError(NewscrawlError):
 class UnknownSiteError(NewscrawlError):
     """No selector file serves this host or site name."""
 
+    exit_code = ExitCode.CONFIG
+
 
 class LockHeldError(NewscrawlError):
     """Another crawl holds the lock on this state file."""
+
+    exit_code = ExitCode.LOCKED
 
 
 # ------------------------------------------------------------------ fetching
@@ -98,9 +117,13 @@ class PrivateAddressError(OffDomainError):
 class OutputLockedError(NewscrawlError):
     """Another live crawl is writing this output file; two crawls cannot share one."""
 
+    exit_code = ExitCode.LOCKED
+
 
 class StateError(NewscrawlError):
     """The state file is unreadable (corrupt, not SQLite) or from a newer newscrawl."""
+
+    exit_code = ExitCode.CONFIG
 
 
 # ------------------------------------------------------------------ extracting
@@ -119,6 +142,8 @@ class PathNotWritable(NewscrawlError):
     """Found before any fetch: an output, state or archive path cannot be written (read-only,
     no permission, no space, a symlink out of its folder). Nothing was fetched."""
 
+    exit_code = ExitCode.CONFIG
+
     def __init__(self, path: str, problem: str):
         self.path, self.problem = path, problem
         super().__init__(f"{path}: {problem}")
@@ -127,6 +152,8 @@ class PathNotWritable(NewscrawlError):
 class StorageError(NewscrawlError):
     """Found mid-run: writing the output, state or archive failed (disk full, read-only, I/O
     error). The run stops; what was written before stays, and nothing unwritten is marked done."""
+
+    exit_code = ExitCode.STORAGE
 
     def __init__(self, path: str, problem: str):
         self.path, self.problem = path, problem
