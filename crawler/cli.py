@@ -15,18 +15,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import selectors_dir
-from .errors import (
-    ConfigError,
-    LockHeldError,
-    NewscrawlError,
-    OutputLockedError,
-    StateError,
-    UnknownSiteError,
-)
+from .errors import ConfigError, ExitCode, NewscrawlError
 from .settings import OUTPUT_TEMPLATE
 from .sites import SiteRegistry, load_registry
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = ExitCode.OK, ExitCode.PARTIAL, ExitCode.CONFIG
 
 
 def _registry(args) -> SiteRegistry:
@@ -309,15 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ConfigError, UnknownSiteError, StateError) as exc:
-        print(f"newscrawl: error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (LockHeldError, OutputLockedError) as exc:
-        print(f"newscrawl: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except NewscrawlError as exc:
-        print(f"newscrawl: error: {exc}", file=sys.stderr)
-        return EXIT_PARTIAL
+    except NewscrawlError as exc:  # each kind carries its exit code (crawler.errors.ExitCode)
+        print(f"newscrawl: {'' if exc.exit_code == ExitCode.LOCKED else 'error: '}{exc}", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:

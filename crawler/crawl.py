@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ExtractionError, FetchError
+from .errors import ExtractionError, FetchError, StorageError
 from .extract_pool import ExtractPool
 from .extraction import Page, absolute_url, fallback_values
 from .fetch import Fetcher, FetchResult
 from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
+from .preflight import check_crawl_paths
 from .progress import Progress
 from .record import MISSING
 from .recovery import empty_state_warning, reconcile
@@ -81,6 +82,7 @@ class CrawlSummary:
     sites: list[SiteSummary] = field(default_factory=list)
     elapsed: float = 0.0
     stopped: bool = False  # ended early by a signal (the article in flight was finished)
+    storage_error: str | None = None  # the output or state could not be written: the run stopped
 
     def total(self, name: str) -> int:
         return sum(getattr(site, name) for site in self.sites)
@@ -92,7 +94,8 @@ class CrawlSummary:
     def to_dict(self) -> dict[str, Any]:
         totals = {name: self.total(name) for name in
                   ("sections", "pages", "pages_failed", "new", "seen", "failed", "retries", "robots_skips")}
-        return {"elapsed_seconds": round(self.elapsed, 2), "stopped": self.stopped, "totals": totals,
+        return {"elapsed_seconds": round(self.elapsed, 2), "stopped": self.stopped,
+                "storage_error": self.storage_error, "totals": totals,
                 "sites": {site.site: site.to_dict() for site in self.sites}}
 
     def format_table(self) -> str:
@@ -112,6 +115,8 @@ class CrawlSummary:
                 lines.append(f"  failed {failure['url']}: {failure['reason']}")
             if len(site.failures) > 10:
                 lines.append(f"  ... and {len(site.failures) - 10} more failures")
+        if self.storage_error:
+            lines.append(f"run stopped: {self.storage_error}")
         lines.append(f"{self.elapsed:.1f}s" + ("  (stopped early by a signal)" if self.stopped else ""))
         return "\n".join(lines)
 
@@ -179,6 +184,17 @@ class _Run:
     stop: asyncio.Event
     user_agent: str
     extractor: ExtractPool
+    halted: StorageError | None = None  # the first write that failed; nothing more is fetched
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.halted is not None
+
+    def halt(self, error: StorageError) -> None:
+        """Stop the whole run: with the output or state unwritable, every fetch would be lost."""
+        if self.halted is None:
+            self.halted = error
+            self.progress.note(f"stopping: {error}")
 
 
 class SiteCrawl:
@@ -217,11 +233,13 @@ class SiteCrawl:
         workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.settings.concurrency) + 1)]
         try:
             for name, url in self.sections.items():
-                if self.run.stop.is_set() or self.run.budget.spent:
+                if self.run.stopping or self.run.budget.spent:
                     break
                 await self._crawl_section(name, url)
             # Articles that failed, or were found but not fetched, in an earlier run come last.
             self._enqueue(self.run.state.pending(self.site.name))
+        except StorageError as error:
+            self.run.halt(error)
         finally:
             for _ in workers:
                 self.queue.put_nowait(None)
@@ -245,7 +263,7 @@ class SiteCrawl:
         visited: set[str] = set()
         page_url: str | None = start
         for number in range(1, self.max_pages + 1):
-            if self.run.stop.is_set():
+            if self.run.stopping:
                 return False
             if page_url is None or page_url in visited:
                 return True
@@ -375,9 +393,12 @@ class SiteCrawl:
             item = await self.queue.get()
             if item is None:
                 return
-            if self.run.stop.is_set() or not self.run.budget.take():
+            if self.run.stopping or not self.run.budget.take():
                 continue  # drain the queue without fetching
-            await self._crawl_article(*item)
+            try:
+                await self._crawl_article(*item)
+            except StorageError as error:
+                self.run.halt(error)
 
     async def _crawl_article(self, url: str, section: str | None) -> None:
         state, name = self.run.state, self.site.name
@@ -444,6 +465,7 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
     stop = stop_event or asyncio.Event()
     progress = progress or Progress()
     summary = CrawlSummary()
+    check_crawl_paths(writer, state_path, [site.name for site in sites])  # exit 2, nothing fetched
     with run_lock(state_path), CrawlState(state_path) as state:
         extractor = ExtractPool(timeout=extract_timeout, stop=stop)
         try:
@@ -467,6 +489,8 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                                     max_pages=max_pages or site.crawl.max_pages)
                           for site in sites]
                 summary.sites = list(await asyncio.gather(*(c.crawl() for c in crawls)))
+                if run.halted is not None:
+                    summary.storage_error = str(run.halted)
             finally:
                 if own_fetcher:
                     await fetcher.close()
