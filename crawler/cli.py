@@ -73,12 +73,39 @@ def cmd_fixtures_check(args) -> int:
 
 
 def cmd_selectors_lint(args) -> int:
-    registry = _registry(args)
-    for site in registry.sites.values():
-        print(f"ok  {site.path}  ({len(site.layouts)} layout{'s' if len(site.layouts) > 1 else ''}, "
-              f"{', '.join(site.domains)})")
-    print(f"{len(registry.sites)} selector files valid")
+    from .regex_lint import lint_selector_file
+
+    sites = _lint_targets(args)
+    warnings = 0
+    for site in sites:
+        if args.verbose:
+            print(f"ok  {site.path}  ({len(site.layouts)} layout{'s' if len(site.layouts) > 1 else ''}, "
+                  f"{', '.join(site.domains)})")
+        for warning in lint_selector_file(site.path):
+            warnings += 1
+            print(f"newscrawl: warning: {warning}", file=sys.stderr)
+    if args.verbose:
+        print(f"{len(sites)} selector file{'' if len(sites) == 1 else 's'} valid, "
+              f"{warnings} warning{'' if warnings == 1 else 's'}")
     return EXIT_OK
+
+
+def _lint_targets(args) -> list:
+    """The files named (a site name, or a path ending in .toml), else every file of the folder."""
+    from .sites import load_site
+
+    if not args.sites:
+        return list(_registry(args).sites.values())
+    folder = Path(args.selectors or selectors_dir())
+    chosen, registry = [], None
+    for name in args.sites:
+        path = Path(name) if name.endswith(".toml") else folder / f"{name}.toml"
+        if path.is_file():
+            chosen.append(load_site(path))
+        else:  # a site whose `name` differs from its file name
+            registry = registry or _registry(args)
+            chosen.append(registry.by_name(name))
+    return chosen
 
 
 def cmd_selectors_report(args) -> int:
@@ -240,7 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     selectors = commands.add_parser("selectors", help="validate and score selector files")
     selectors_commands = selectors.add_subparsers(dest="selectors_command", required=True, metavar="ACTION")
-    lint = selectors_commands.add_parser("lint", help="validate every selector file (exit 2 on error)")
+    lint = selectors_commands.add_parser(
+        "lint", help="validate selector files, warn on slow regexes (exit 2 on error)",
+        description="Validate every selector file, or only the SITEs named, and warn on regexes "
+        "that can take exponential time (nested quantifiers). Prints nothing when all is well; "
+        "errors and warnings are always shown. Exits 2 on an invalid file; warnings do not fail.")
+    lint.add_argument("sites", nargs="*", metavar="SITE",
+                      help="a site name or a selector file's path (default: every file)")
+    lint.add_argument("-v", "--verbose", action="store_true", help="list every file checked")
     selectors_option(lint)
     lint.set_defaults(run=cmd_selectors_lint)
     report = selectors_commands.add_parser(
