@@ -3,8 +3,10 @@ addresses are refused unless a site file sets `crawl.allow_private`, so a hostil
 DNS record cannot point the crawler at the machine it runs on or at its network.
 
 Names are resolved here (answers cached for a few minutes); a name that does not resolve is
-left to the fetch, which reports the DNS error itself. The browser resolves again on its
-own, so a DNS answer that changes in between (rebinding) is not caught: a known limit.
+left to the fetch, which reports the DNS error itself. http mode connects through this same
+cache (crawler/http_fetch.py's resolver), so the address checked is the address connected
+to and a DNS answer that changes in between (rebinding) is not followed. The browser
+resolves again on its own, so in browser mode rebinding is not caught: a known limit.
 """
 
 from __future__ import annotations
@@ -93,13 +95,30 @@ class AddressGuard:
             return None if allowance.allows("127.0.0.1") else "127.0.0.1"
         if non_public(host):
             return None if allowance.allows(host) else host
+        try:
+            addresses = await self.addresses(host)
+        except (OSError, UnicodeError):
+            return None
+        return next((address for address in addresses
+                     if non_public(address) and not allowance.allows(address)), None)
+
+    async def addresses(self, host: str) -> tuple[str, ...]:
+        """Every address `host` resolves to, from the cache while it is fresh (an IP address
+        is its own answer; localhost is 127.0.0.1). Raises OSError when it does not resolve."""
+        host = host.lower().rstrip(".").strip("[]")
+        if host == "localhost" or host.endswith(".localhost"):
+            return ("127.0.0.1",)
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            pass
+        else:
+            return (host,)
         cached = self._answers.get(host)
         if cached is None or cached[0] <= time.monotonic():
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError):
-                return None
-            cached = self._answers[host] = (time.monotonic() + self.cache_seconds,
-                                            tuple(info[4][0] for info in infos))
-        return next((address for address in cached[1]
-                     if non_public(address) and not allowance.allows(address)), None)
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            found = tuple(dict.fromkeys(info[4][0] for info in infos))
+            if not found:
+                raise socket.gaierror(socket.EAI_NONAME, f"{host} has no address")
+            cached = self._answers[host] = (time.monotonic() + self.cache_seconds, found)
+        return cached[1]

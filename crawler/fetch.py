@@ -48,7 +48,8 @@ class Fetcher:
             user_agent=user_agent, recycle_context_every=recycle_context_every,
             recycle_tab_every=recycle_tab_every, collect_garbage_every=collect_garbage_every,
             blocked=blocked, max_page_bytes=max_page_bytes)
-        self.http = HttpTransport(user_agent=user_agent, max_page_bytes=max_page_bytes)
+        self.http = HttpTransport(user_agent=user_agent, max_page_bytes=max_page_bytes,
+                                  addresses=self.addresses)  # one cache: checked = connected
 
     async def __aenter__(self) -> Self:
         return self
@@ -98,6 +99,7 @@ class Fetcher:
         refusal = await self.addresses.refusal(host_of(url), site.crawl.allow_private)
         if refusal is not None:
             raise PrivateAddressError(url, refusal)
+        self.http.admit(host_of(url), site.crawl.allow_private)  # for its robots.txt client
 
     async def fetch_text(self, url: str, timeout: float = ROBOTS_TIMEOUT) -> tuple[int, str]:
         """(status, text) of a small resource such as robots.txt, over plain HTTP."""

@@ -9,6 +9,7 @@ down for a struggling host and to honour Retry-After.
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
 import random
 import time
@@ -238,15 +239,37 @@ class RobotsCache:
         except TimeoutError:
             return RobotsRules(None, False, f"{robots_url} timed out: everything disallowed this run")
         except Exception as error:  # noqa: BLE001 - any failure to reach it means the same
-            first_line = (str(error).strip().splitlines() or [""])[0][:200]  # not a whole call log
-            return RobotsRules(None, False, f"{robots_url} unreachable ({type(error).__name__}: "
-                                            f"{first_line}): everything disallowed this run")
+            if connection_refused(error):
+                return RobotsRules(None, False, f"robots.txt of {urlsplit(origin).netloc} unreachable: "
+                                                "connection refused: everything disallowed this run")
+            return RobotsRules(None, False, f"{robots_url} unreachable ({failure_reason(error)}): "
+                                            "everything disallowed this run")
         if 200 <= status < 300:
             parser = Protego.parse(text[:ROBOTS_MAX_BYTES])
             return RobotsRules(parser, True, f"{robots_url} parsed")
         if status >= 500:
             return RobotsRules(None, False, f"{robots_url} HTTP {status}: everything disallowed this run")
         return RobotsRules(None, True, f"{robots_url} HTTP {status}: no rules, everything allowed")
+
+
+def connection_refused(error: BaseException) -> bool:
+    """Whether `error`, or what caused it, is a refused connection (a closed port)."""
+    for _ in range(8):  # a chain of causes, bounded
+        if isinstance(error, ConnectionRefusedError) or getattr(error, "errno", None) == errno.ECONNREFUSED:
+            return True
+        error = error.__cause__ or error.__context__
+        if error is None:
+            return False
+    return False
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line on why a fetch failed: a FetchError's own reason, else the error's first line."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    first_line = (str(error).strip().splitlines() or [""])[0][:200]  # not a whole call log
+    return f"{type(error).__name__}: {first_line}"
 
 
 def _origin(url: str) -> str:

@@ -27,6 +27,15 @@ BLOCKED_RESOURCE_PATTERNS = (  # refused through CDP Fetch before they are sent
 COLLECT_GARBAGE_EVERY = 25
 RECYCLE_TAB_EVERY = 100
 RECYCLE_CONTEXT_EVERY = 1000
+# A browser call that is not a navigation (launch, a new context or tab, a CDP message, reading
+# the page, a close) answers in well under a second on a healthy browser, a few seconds on a
+# loaded machine. One still waiting after BROWSER_CALL_TIMEOUT seconds means a wedged browser
+# (its renderers or zygote died, it never answers): the browser is killed and relaunched, and
+# the page tried again. Navigations keep the politeness `timeout`.
+BROWSER_CALL_TIMEOUT = 20.0
+# After SIGTERM or SIGINT the articles in flight may finish for STOP_GRACE seconds; then the
+# crawl ends anyway (what is unfinished is fetched next run). A second signal ends it at once.
+STOP_GRACE = 15.0
 MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
 MAX_LINKS_PER_PAGE = 5000  # links read from a section page: real ones have hundreds; more is a trap
 MAX_URL_LENGTH = 2048  # longer links are dropped: many servers refuse them; no article needs one
@@ -36,6 +45,17 @@ MAX_URL_LENGTH = 2048  # longer links are dropped: many servers refuse them; no 
 EXTRACT_TIMEOUT = 20.0
 EXTRACT_STOP_GRACE = 2.0
 EXTRACT_PROCESSES = min(4, max(2, os.cpu_count() or 2))  # at least 2: a stuck page stalls no other
+# http mode (crawler/http_fetch.py). A host that accepts no connection within CONNECT_TIMEOUT
+# seconds is down or filtering us: waiting the whole page timeout for it only holds the host's
+# slot. The whole response (every redirect hop and the body) has the politeness `timeout`.
+CONNECT_TIMEOUT = 10.0
+# Each site's cookie jar is bounded per host. A site needs a session or a consent cookie, not
+# hundreds; a server that sets new cookies on every page would otherwise grow the Cookie header
+# until it refuses its own requests (HTTP 431). 50 cookies is RFC 6265's minimum per domain; a
+# 4 KiB header stays well under the 8 KiB header line of nginx and Apache. Cookies past either
+# cap are not stored, and never sent.
+MAX_COOKIES_PER_HOST = 50
+MAX_COOKIE_BYTES_PER_HOST = 4096
 # An article whose fetch fails permanently (HTTP 414, a 4xx other than 408/429) is not retried
 # forever: after failing so in this many runs it is marked abandoned, with its reason, and no
 # later run fetches it again.
