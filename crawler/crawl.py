@@ -413,7 +413,7 @@ class SiteCrawl:
         try:
             result = await self.fetch(url, self.article_wait)
         except FetchError as exc:
-            self._record_failure(url, exc.reason, exc.attempts)
+            self._record_failure(url, exc.reason, exc.attempts, permanent=exc.permanent)
             return
         self.summary.retries += result.attempts - 1
         await asyncio.sleep(0)  # let the worker waiting for the slot start the next page first

@@ -16,13 +16,14 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
-from .errors import LockHeldError, StateError
+from .errors import LockHeldError, StateError, StorageError
 from .settings import ABANDON_AFTER_RUNS
+from .urls import canonical_url
 
 ARTICLES_TABLE = """
 CREATE TABLE articles (
@@ -71,10 +72,41 @@ SELECT url, site,
 FROM articles_v0;
 DROP TABLE articles_v0;
 """
-# MIGRATIONS[n] takes a file from version n to n + 1; append one for every schema change.
-MIGRATIONS = [MIGRATE_0_TO_1]
+
+
+def rekey_urls(db: sqlite3.Connection) -> None:
+    """Version 1 -> 2: keys in today's canonical form (w3lib: sorted query, one percent-
+    encoding per character, control characters and non-ASCII encoded). Where two old keys
+    become one, the row that is done wins, so an article written once is never fetched again."""
+    rank = {"done": 0, "abandoned": 1, "failed": 2, "queued": 3}
+    rows = db.execute("SELECT url, status FROM articles").fetchall()
+    for old, status in rows:
+        new = canonical_url(old)
+        if new == old:
+            continue
+        other = db.execute("SELECT status FROM articles WHERE url = ?", (new,)).fetchone()
+        if other is not None and rank.get(other[0], 9) <= rank.get(status, 9):
+            db.execute("DELETE FROM articles WHERE url = ?", (old,))
+            continue
+        db.execute("DELETE FROM articles WHERE url = ?", (new,))
+        db.execute("UPDATE articles SET url = ? WHERE url = ?", (new, old))
+    for site, old in db.execute("SELECT site, url FROM section_walks").fetchall():
+        new = canonical_url(old)
+        if new != old:
+            db.execute("DELETE FROM section_walks WHERE site = ? AND url = ?", (site, new))
+            db.execute("UPDATE section_walks SET url = ? WHERE site = ? AND url = ?", (new, site, old))
+
+
+# MIGRATIONS[n] takes a file from version n to n + 1: an SQL script, or a function of the
+# connection for a change SQL cannot make; append one for every schema or key change.
+MIGRATIONS = [MIGRATE_0_TO_1, rekey_urls]
 SCHEMA_VERSION = len(MIGRATIONS)
 PENDING = ("queued", "failed")  # statuses the next run fetches
+
+
+# SQLite's primary result codes for a write the disk refused.
+UNWRITABLE_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR,
+                              sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM})
 
 
 class CrawlState:
@@ -108,19 +140,25 @@ class CrawlState:
             has_articles = self._db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'articles'").fetchone()
             steps = MIGRATIONS[version:] if has_articles else [SCHEMA]
-            for script in steps:
-                for statement in _statements(script):
+            for step in steps:
+                if callable(step):
+                    step(self._db)
+                    continue
+                for statement in _statements(step):
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def _readable(self) -> Iterator[None]:
-        """Turn SQLite's "not a database" and "malformed" into one StateError line."""
+        """Turn SQLite's "not a database" and "malformed" into one StateError line, and a write
+        that the disk refuses (full, read-only, I/O error) into a StorageError."""
         try:
             yield
         except sqlite3.DatabaseError as error:
-            if getattr(error, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_CORRUPT,
-                                                                    sqlite3.SQLITE_NOTADB):
+            code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+            if code in UNWRITABLE_CODES:
+                raise StorageError(str(self.path), f"cannot write the state: {error}") from None
+            if code not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 raise
             raise StateError(
                 f"{self.path} is not a readable newscrawl state ({error}): move it aside and run "
@@ -223,7 +261,9 @@ class CrawlState:
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
         with self._readable():
             self._db.execute("COMMIT")

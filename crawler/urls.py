@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
-from w3lib.url import safe_url_string
+from w3lib.url import canonicalize_url, safe_url_string
 
 FETCHABLE_SCHEMES = ("http", "https")
 
@@ -105,13 +105,14 @@ def _normalise(url: str) -> str:
     netloc = host
     if parts.port is not None and parts.port != DEFAULT_PORTS.get(scheme):
         netloc = f"{host}:{parts.port}"
-    # Filter the raw "key=value" pieces rather than decode and re-encode them, so the rest of
-    # the query keeps the exact spelling the site uses. User:password is dropped too.
+    # Tracking parameters go first (w3lib knows no prefixes such as utm_); then w3lib sorts
+    # the query and gives each character one percent-encoding, so `?b=2&a=1` and `?a=1&b=2`
+    # are one article. User:password is dropped.
     query = "&".join(
         piece for piece in parts.query.split("&")
         if piece and not _is_tracking(unquote_plus(piece.partition("=")[0]))
     )
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    return canonicalize_url(urlunsplit((scheme, netloc, parts.path or "/", query, "")))
 
 
 def _is_tracking(key: str) -> bool:

@@ -19,9 +19,14 @@ def test_spellings_of_one_article_share_one_canonical_url(spelling):
     assert canonical_url(spelling) == "https://news.example.com/a/1-story"
 
 
-def test_meaningful_query_parameters_are_kept_in_order_and_spelling():
-    url = "https://example.com/story?id=7&utm_campaign=z&page=2&q=a%20b"
-    assert canonical_url(url) == "https://example.com/story?id=7&page=2&q=a%20b"
+def test_meaningful_query_parameters_are_kept_sorted_in_one_spelling():
+    url = "https://example.com/story?page=2&utm_campaign=z&id=7&q=a%20b"
+    assert canonical_url(url) == "https://example.com/story?id=7&page=2&q=a+b"
+    assert canonical_url("https://example.com/story?q=a+b&id=7&page=2") == canonical_url(url)
+
+
+def test_percent_encoding_is_normalised_so_two_spellings_share_a_key():
+    assert canonical_url("https://example.com/a%7eb/%c3%a9") == "https://example.com/a~b/%C3%A9"
 
 
 def test_path_case_and_non_default_port_are_kept():
@@ -91,7 +96,7 @@ def test_every_fetchable_url_has_a_canonical_form():
     for href in filter(is_fetchable, hrefs):
         assert is_fetchable(canonical_url(href))
     assert canonical_url("http://[::1]:8080/a#x") == "http://[::1]:8080/a"
-    assert canonical_url("https://example.com?&&utm_x=1&&b") == "https://example.com/?b"
+    assert canonical_url("https://example.com?&&utm_x=1&&b") == "https://example.com/?b="
 
 
 def test_control_characters_and_replacement_characters_are_percent_encoded_in_keys():
