@@ -26,6 +26,7 @@ from typing import Any
 from .output import JsonlWriter
 from .sites import Site
 from .state import CrawlState
+from .urls import canonical_url
 
 DONE_RUN_TO_STOP = 256  # records in a row already done: nothing older can be missing
 READ_CHUNK = 64 * 1024
@@ -151,7 +152,8 @@ def _written(line: bytes, counted: Rebuilt) -> tuple[str, str, str, str | None] 
     if isinstance(record, dict) and isinstance(record.get("url"), str) \
             and isinstance(record.get("site"), str):
         fetched_at = record.get("fetched_at")
-        return (record["url"], record["site"], str(record.get("content_hash") or ""),
+        # An older newscrawl may have written the URL in an older canonical form.
+        return (canonical_url(record["url"]), record["site"], str(record.get("content_hash") or ""),
                 fetched_at if isinstance(fetched_at, str) else None)
     counted.skipped += 1
     return None
