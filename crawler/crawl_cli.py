@@ -13,8 +13,10 @@ import re
 import signal
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from . import selectors_dir
 from .errors import ConfigError, ExitCode, NewscrawlError
@@ -179,49 +181,23 @@ class Interval(Schedule):
 
 @dataclass
 class Cron(Schedule):
-    """A five-field cron expression (minute hour day-of-month month day-of-week), local time."""
+    """A five-field cron expression (minute hour day-of-month month day-of-week), local time.
+    croniter reads it: ranges, steps, lists, names (mon, jan), and cron's rule that a day
+    matches when either restricted day field does."""
 
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday
-    any_day: bool  # day-of-month was "*"
-    any_weekday: bool
+    expression: str
 
     def next_after(self, now: datetime) -> datetime:
-        moment = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        limit = moment + timedelta(days=366 * 5)
-        while moment < limit:
-            if moment.month not in self.months:
-                moment = (moment.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
-            elif not self._day_matches(moment):
-                moment = moment.replace(hour=0, minute=0) + timedelta(days=1)
-            elif moment.hour not in self.hours:
-                moment = moment.replace(minute=0) + timedelta(hours=1)
-            elif moment.minute not in self.minutes:
-                moment += timedelta(minutes=1)
-            else:
-                return moment
-        raise ConfigError("--every", "cron", "the expression never matches a date")
-
-    def _day_matches(self, moment: datetime) -> bool:
-        by_day = moment.day in self.days
-        by_weekday = (moment.isoweekday() % 7) in self.weekdays
-        if self.any_day and self.any_weekday:
-            return True
-        if self.any_day:
-            return by_weekday
-        if self.any_weekday:
-            return by_day
-        return by_day or by_weekday  # cron's rule when both are restricted
+        try:
+            return croniter(self.expression, now).get_next(datetime)
+        except CroniterBadDateError:
+            raise ConfigError("--every", self.expression, "the expression never matches a date") from None
 
     def seconds_until_next(self, now: datetime) -> float:
         return max(0.0, (self.next_after(now) - now).total_seconds())
 
 
-CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12),
-               ("day-of-week", 0, 7))
+CRON_FIELDS = "minute 0-59, hour 0-23, day-of-month 1-31, month 1-12, day-of-week 0-7"
 
 
 def parse_schedule(text: str) -> Schedule:
@@ -232,35 +208,16 @@ def parse_schedule(text: str) -> Schedule:
         if seconds <= 0:
             raise ConfigError("--every", text, "the interval must be longer than 0")
         return Interval(seconds)
-    fields = text.split()
-    if len(fields) != 5:
+    if len(text.split()) != 5:
         raise ConfigError("--every", text, "expected an interval like 30m or 1h, or a cron "
                           "expression of five fields like '*/30 * * * *'")
-    values = [_cron_field(spec, name, low, high) for spec, (name, low, high) in zip(fields, CRON_FIELDS)]
-    weekdays = frozenset(day % 7 for day in values[4])
-    return Cron(values[0], values[1], values[2], values[3], weekdays,
-                any_day=fields[2] == "*", any_weekday=fields[4] == "*")
-
-
-def _cron_field(spec: str, name: str, low: int, high: int) -> frozenset[int]:
-    chosen: set[int] = set()
-    for part in spec.split(","):
-        found = re.fullmatch(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?", part)
-        if not found:
-            raise ConfigError("--every", name, f"cannot read {part!r}")
-        span, step = found.group(1), int(found.group(2) or 1)
-        if span == "*":
-            start, end = low, high
-        elif "-" in span:
-            start, end = map(int, span.split("-"))
-        else:
-            start = end = int(span)
-            if found.group(2):
-                end = high  # "5/15" means from 5 on, every 15
-        if not (low <= start <= end <= high) or step < 1:
-            raise ConfigError("--every", name, f"{part!r} is outside {low}-{high}")
-        chosen.update(range(start, end + 1, step))
-    return frozenset(chosen)
+    try:
+        croniter(text)
+    except CroniterError as exc:
+        raise ConfigError("--every", text, f"not a cron expression ({CRON_FIELDS}): {exc}") from None
+    schedule = Cron(" ".join(text.split()))
+    schedule.next_after(datetime.now())  # '0 0 31 2 *' parses, but never comes: say so now
+    return schedule
 
 
 def _positive_int(text: str) -> int:
