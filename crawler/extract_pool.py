@@ -160,6 +160,7 @@ class ExtractPool:
         self.started = 0  # workers started so far, replacements included
         self._closed = False
         self._broken: str | None = None  # why a worker could not start
+        self._stopping: asyncio.Task | None = None  # stop.wait(), one for every page
 
     @property
     def pids(self) -> list[int]:
@@ -203,6 +204,8 @@ class ExtractPool:
         self._closed = True
         for task in self._starting:
             task.cancel()
+        if self._stopping is not None:
+            self._stopping.cancel()
         for worker in self._workers:
             if worker.process.poll() is None:
                 worker.process.kill()
@@ -302,7 +305,9 @@ class ExtractPool:
         ready: asyncio.Future[None] = loop.create_future()
         descriptor = worker.connection.fileno()
         loop.add_reader(descriptor, _set_once, ready)
-        stopping = loop.create_task(self.stop.wait()) if self.stop is not None else None
+        if self.stop is not None and self._stopping is None:
+            self._stopping = loop.create_task(self.stop.wait())
+        stopping = self._stopping
         try:
             await asyncio.wait({ready} if stopping is None else {ready, stopping},
                                timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -317,8 +322,6 @@ class ExtractPool:
         finally:
             loop.remove_reader(descriptor)  # now, before the descriptor is closed and reused
             ready.cancel()
-            if stopping is not None:
-                stopping.cancel()
 
 
 def _set_once(future: asyncio.Future[None]) -> None:
