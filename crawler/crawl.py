@@ -430,7 +430,7 @@ class SiteCrawl:
             self.run.progress.article(name, url, "seen", f"same as {key}")
             return
         if section is not None:
-            article.section = section
+            article.section, article.provenance["section"] = section, "crawl"
         self.run.writer.write(article.to_dict())  # durable first ...
         state.mark_done(key, name, article.content_hash, fetched_at)  # ... then seen
         if key != url:

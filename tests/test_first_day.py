@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,26 @@ def test_every_with_six_fields_is_refused_not_read_as_seconds():
 
     with pytest.raises(ConfigError, match="five fields"):
         parse_schedule("0 */30 * * * *")
+
+
+# ------------------------------------------------------------------ the section's provenance
+
+
+def test_a_section_named_by_the_crawl_has_provenance_crawl(tmp_path, demo_server, demo_config):
+    import json
+
+    import jsonschema
+    from conftest import FAST_POLITENESS
+
+    from crawler.crawl import run_crawl
+
+    sections = {"demo": {"Politics": f"{demo_server.base_url}/section/politics?page=1"}}
+    run_crawl([demo_config], out_template=str(tmp_path / "out" / "{site}.jsonl"),
+              state_path=tmp_path / "state.sqlite", politeness_overrides=FAST_POLITENESS,
+              render_override="http", max_articles=2, sections_override=sections)
+    records = [json.loads(line) for line in (tmp_path / "out" / "demo.jsonl").read_text("utf-8").splitlines()]
+    schema = json.loads((Path(__file__).resolve().parents[1] / "crawler" / "article.schema.json").read_text())
+    assert len(records) == 2
+    for record in records:
+        assert record["section"] == "Politics" and record["provenance"]["section"] == "crawl"
+        jsonschema.validate(record, schema)
