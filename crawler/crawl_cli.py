@@ -35,7 +35,11 @@ def add_commands(commands, selectors_option) -> None:
         "fetched), 3 another crawl holds the state's or an output file's lock, 4 the output or "
         "state could not be written mid-run (disk full, read-only).")
     crawl.add_argument("--site", action="append", metavar="NAME",
-                       help="crawl only this site (repeatable; default: every site)")
+                       help="crawl only this site, verified or not (repeatable; default: every "
+                       "site whose file does not say verified = false: the verified bundled files "
+                       "and your own)")
+    crawl.add_argument("--include-unverified", action="store_true",
+                       help="with no --site, crawl the bundled files marked verified = false too")
     selectors_option(crawl)
     crawl.add_argument("--out", metavar="TEMPLATE", default=OUTPUT_TEMPLATE,
                        help="output path template with {site} and {date} (default: %(default)s)")
@@ -82,12 +86,20 @@ def cmd_demo_site(args) -> int:
 def cmd_crawl(args) -> int:
     from .sites import load_registry
 
-    registry = load_registry(args.selectors or selectors_dir())
-    sites = [registry.by_name(name) for name in args.site] if args.site else list(registry.sites.values())
+    folder = args.selectors or selectors_dir()
+    registry = load_registry(folder)
+    if args.site:  # a file named is crawled, verified or not
+        sites = [registry.by_name(name) for name in args.site]
+    else:
+        sites, skipped = default_sites(list(registry.sites.values()), args.include_unverified)
+        if skipped and not args.quiet:
+            print(f"newscrawl: {skipped_note(skipped)}", file=sys.stderr, flush=True)
+        if skipped and not sites:
+            raise ConfigError(str(folder), "crawl.verified", "every selector file with sections says "
+                              "verified = false: pass --include-unverified, or --site NAME")
     sites = [site for site in sites if site.crawl.sections]
     if not sites:
-        raise ConfigError(str(args.selectors or selectors_dir()), "crawl.sections",
-                          "no selected site lists any sections to crawl")
+        raise ConfigError(str(folder), "crawl.sections", "no selected site lists any sections to crawl")
     schedule = parse_schedule(args.every) if args.every else None
     return asyncio.run(_crawl_until_done(sites, args, schedule))
 
@@ -128,6 +140,25 @@ async def _crawl_until_done(sites, args, schedule: Schedule | None) -> int:
             return ExitCode.OK
         except TimeoutError:
             continue
+
+
+def default_sites(sites: list, include_unverified: bool = False) -> tuple[list, list]:
+    """The sites a crawl without --site visits, and the unverified ones it skips: files that
+    say `verified = false` are skipped, the verified ones and the user's own (no `verified`
+    line) are not. Files without sections are crawled by nobody, so they are not "skipped"."""
+    if include_unverified:
+        return sites, []
+    chosen, skipped = [], []
+    for site in sites:
+        (skipped if site.crawl.verified is False and site.crawl.sections else chosen).append(site)
+    return chosen, skipped
+
+
+def skipped_note(skipped: list) -> str:
+    names = ", ".join(sorted(site.name for site in skipped))
+    files = "file" if len(skipped) == 1 else "files"
+    return (f"skipped {len(skipped)} unverified selector {files} ({names}); "
+            "--include-unverified crawls them")
 
 
 def report_summary(summary, args) -> None:

@@ -117,8 +117,10 @@ class CrawlRule:
     max_pages: int = 3
     render: str = "browser"
     wait_for: str | None = None
-    allow_private: PrivateAllowance = PrivateAllowance()
-    verified: bool = False
+    allow_private: PrivateAllowance = field(default_factory=PrivateAllowance)
+    # True or False in the bundled files (their section URLs checked against the live site, or
+    # not); None when the file has no `verified` line: a file of the user's own, crawled as theirs.
+    verified: bool | None = None
     politeness: Politeness = Politeness()
 
 
@@ -339,6 +341,7 @@ class _Reader:
             if numbers[name] < 0 or (name == "concurrency" and numbers[name] < 1):
                 raise self.fail(f"crawl.politeness.{name}", "out of range")
         wait_for = value.get("wait_for")
+        verified = value.get("verified")
         return CrawlRule(
             sections=dict(sections),
             links=self.css(value.get("links", "a[href]"), "crawl.links"),
@@ -348,7 +351,7 @@ class _Reader:
             render=render,
             wait_for=self.css(wait_for, "crawl.wait_for") if wait_for is not None else None,
             allow_private=self.allowance(value.get("allow_private", False)),
-            verified=self.typed(value.get("verified", False), bool, "crawl.verified", "true or false"),
+            verified=None if verified is None else self.typed(verified, bool, "crawl.verified", "true or false"),
             politeness=Politeness(**numbers),
         )
 

@@ -74,3 +74,89 @@ def test_a_section_named_by_the_crawl_has_provenance_crawl(tmp_path, demo_server
     for record in records:
         assert record["section"] == "Politics" and record["provenance"]["section"] == "crawl"
         jsonschema.validate(record, schema)
+
+
+# ------------------------------------------------------------------ crawl with no --site
+
+SITE_FILE = '''
+domains = ["{name}.test"]
+title = ["h1"]
+body = ["article"]
+[crawl]
+{verified}
+[crawl.sections]
+News = "https://{name}.test/news"
+'''
+
+
+@pytest.fixture
+def selector_folder(tmp_path):
+    folder = tmp_path / "selectors"
+    folder.mkdir()
+    for name, verified in [("checked", "verified = true"), ("guessed", "verified = false"),
+                           ("guessed2", "verified = false"), ("mine", "")]:
+        (folder / f"{name}.toml").write_text(SITE_FILE.format(name=name, verified=verified), "utf-8")
+    (folder / "nosections.toml").write_text('domains = ["n.test"]\ntitle = ["h1"]\nbody = ["article"]\n'
+                                            '[crawl]\nverified = false\n', "utf-8")
+    return folder
+
+
+@pytest.fixture
+def crawled(monkeypatch):
+    """The sites `newscrawl crawl` would crawl, without crawling them."""
+    from crawler import crawl_cli
+
+    names: list[str] = []
+
+    async def pretend(sites, args, schedule):
+        names.extend(site.name for site in sites)
+        return 0
+
+    monkeypatch.setattr(crawl_cli, "_crawl_until_done", pretend)
+    return names
+
+
+def test_a_file_without_a_verified_line_is_neither_verified_nor_unverified(selector_folder):
+    from crawler.sites import load_site
+
+    assert load_site(selector_folder / "mine.toml").crawl.verified is None
+    assert load_site(selector_folder / "checked.toml").crawl.verified is True
+    assert load_site(selector_folder / "guessed.toml").crawl.verified is False
+
+
+def test_crawl_without_site_skips_unverified_files_and_names_them_in_one_line(
+        selector_folder, crawled, capsys):
+    from crawler.cli import main
+
+    assert main(["crawl", "--selectors", str(selector_folder)]) == 0
+    assert sorted(crawled) == ["checked", "mine"]
+    err = capsys.readouterr().err
+    assert err == ("newscrawl: skipped 2 unverified selector files (guessed, guessed2); "
+                   "--include-unverified crawls them\n")
+
+
+def test_crawl_include_unverified_crawls_every_file_with_sections(selector_folder, crawled, capsys):
+    from crawler.cli import main
+
+    assert main(["crawl", "--include-unverified", "--selectors", str(selector_folder)]) == 0
+    assert sorted(crawled) == ["checked", "guessed", "guessed2", "mine"]
+    assert "skipped" not in capsys.readouterr().err
+
+
+def test_crawl_site_crawls_the_named_file_even_when_unverified(selector_folder, crawled, capsys):
+    from crawler.cli import main
+
+    assert main(["crawl", "--site", "guessed", "--selectors", str(selector_folder)]) == 0
+    assert crawled == ["guessed"]
+    assert capsys.readouterr().err == ""
+
+
+def test_crawl_where_every_file_is_unverified_says_how_to_crawl_them(tmp_path, crawled, capsys):
+    from crawler.cli import main
+
+    folder = tmp_path / "selectors"
+    folder.mkdir()
+    (folder / "guessed.toml").write_text(SITE_FILE.format(name="guessed", verified="verified = false"))
+    assert main(["crawl", "--selectors", str(folder)]) == 2
+    assert crawled == []
+    assert "--include-unverified" in capsys.readouterr().err.splitlines()[-1]
