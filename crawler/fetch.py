@@ -47,7 +47,8 @@ class Fetcher:
         self.browser = BrowserTransport(
             user_agent=user_agent, recycle_context_every=recycle_context_every,
             recycle_tab_every=recycle_tab_every, collect_garbage_every=collect_garbage_every,
-            blocked=blocked, max_page_bytes=max_page_bytes)
+            blocked=blocked, max_page_bytes=max_page_bytes,
+            addresses=self.addresses)  # every request the browser sends is checked too
         self.http = HttpTransport(user_agent=user_agent, max_page_bytes=max_page_bytes,
                                   addresses=self.addresses)  # one cache: checked = connected
 
