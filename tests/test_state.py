@@ -1,5 +1,6 @@
 """Crawl state: seen and failed URLs in a real SQLite file, and the run lock."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -357,3 +358,64 @@ def test_crawl_with_a_corrupt_state_prints_that_line_and_exits_2(tmp_path, kind,
     with pytest.raises(StateError) as raised, CrawlState(path):
         pass
     assert result.stderr == f"newscrawl: error: {raised.value}\n"
+
+
+# ------------------------------------------------------------------ the statuses, through a crawl
+
+def politics_crawl(tmp_path, demo_server, fast_politeness):
+    return {"out_template": str(tmp_path / "out" / "{site}.jsonl"), "state_path": tmp_path / "state.sqlite",
+            "politeness_overrides": fast_politeness, "render_override": "http",
+            "sections_override": {"demo": {"Politics": f"{demo_server.base_url}/section/politics?page=1"}}}
+
+
+def test_a_crawl_cut_short_leaves_articles_queued_not_failed_and_the_next_fetches_them_in_their_section(
+        tmp_path, demo_server, demo_config, fast_politeness):
+    from crawler.crawl import run_crawl
+
+    options = politics_crawl(tmp_path, demo_server, fast_politeness)
+    first = run_crawl([demo_config], max_articles=2, **options)  # page 1 lists 4: 2 are left
+    assert first.total("new") == 2 and first.total("failed") == 0 and first.ok
+    with CrawlState(options["state_path"]) as state:
+        assert state.failed_urls("demo") == []
+        assert state.counts("demo") == {"done": 2, "failed": 0, "queued": 2}
+        assert [section for _, section in state.pending("demo")] == ["Politics", "Politics"]
+    options["sections_override"] = {"demo": {}}  # no section walked: only what the state holds
+    second = run_crawl([demo_config], **options)
+    assert second.total("new") == 2 and second.total("failed") == 0
+    records = [json.loads(line) for line in (tmp_path / "out/demo.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and {r["section"] for r in records} == {"Politics"}
+    with CrawlState(options["state_path"]) as state:
+        assert state.counts("demo") == {"done": 4, "failed": 0}
+
+
+def test_an_abandoned_article_is_never_fetched_again(tmp_path, demo_server, demo_config, fast_politeness):
+    from crawler.crawl import run_crawl
+
+    options = politics_crawl(tmp_path, demo_server, fast_politeness)
+    first_id = demo_server.site.article_ids("politics")[0]
+    article = demo_server.site.article(first_id)
+    with CrawlState(options["state_path"]) as state:
+        state.record_failure(demo_server.base_url + article.url, "demo", "HTTP 414", permanent=True,
+                             abandon_after=1)
+    summary = run_crawl([demo_config], **options)
+    assert summary.total("new") == 9 and summary.total("failed") == 0 and summary.ok
+    assert demo_server.requests_for(f"^{article.url}$") == []
+
+
+def test_keys_of_an_older_state_are_moved_to_todays_canonical_form_keeping_done_rows(tmp_path):
+    path = tmp_path / "state.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_V0)
+    db.executemany(
+        "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [("https://a.example/p?b=2&a=1", "a", "done", "sha256:1", None, None, 1, "2025-03-03"),
+         ("https://a.example/p?a=1&b=2", "a", "failed", None, None, "HTTP 500", 1, "2025-03-03"),
+         ("https://a.example/caf\u00e9", "a", "done", "sha256:2", None, None, 1, "2025-03-03")])
+    db.execute("INSERT INTO section_walks VALUES ('a', 'https://a.example/s?y=1&x=2', 1, '2025-03-03')")
+    db.commit()
+    db.close()
+    with CrawlState(path) as state:
+        assert state.is_seen("https://a.example/p?a=1&b=2")  # the done spelling won
+        assert state.is_seen("https://a.example/caf%C3%A9")
+        assert state.counts("a")["done"] == 2 and state.counts("a")["failed"] == 0
+        assert state.section_walk_complete("a", "https://a.example/s?x=2&y=1")
