@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAST_POLITENESS, write_demo_selectors
+from etc_hosts import hosts_entries, needs_hosts
 
 from crawler.crawl import crawl, default_state_path, run_crawl
 from crawler.demo.server import DemoServer
@@ -405,3 +406,48 @@ def test_output_and_state_paths_from_site_names_stay_in_their_folders(tmp_path):
 
     with pytest.raises(ConfigError, match="name"):
         load_site(bad)
+
+
+# ------------------------------------------------------------------ redirects, addresses, refusals (http)
+
+@needs_hosts
+def test_a_redirect_to_an_allowed_name_on_a_private_address_is_refused_in_http_mode(tmp_path):
+    """pub.test (127.0.0.1, allowed) redirects to priv.test: one of the site's domains, but on
+    127.0.0.11, which the site file does not allow. The hop is refused with its reason and the
+    server on 127.0.0.11 is never asked."""
+    with DemoServer(one_section_site(4)) as server, \
+            DemoServer(one_section_site(4), host="127.0.0.11") as private, \
+            hosts_entries({"pub.test": "127.0.0.1", "priv.test": "127.0.0.11"}):
+        moved = f"http://priv.test:{private.port}{private.site.article(2).url}"
+        server.faults.add(server.site.article(2).url, redirect_to=moved)
+        folder = write_demo_selectors(tmp_path / "selectors", f"http://pub.test:{server.port}")
+        path = folder / "demo.toml"
+        text = re.sub(r"(?m)^domains = .*$", 'domains = ["pub.test", "priv.test"]',
+                      path.read_text(encoding="utf-8"))
+        path.write_text(text.replace("allow_private = true", 'allow_private = ["127.0.0.1"]'),
+                        encoding="utf-8")
+        summary, records = crawl_into(tmp_path, load_site(path), render="http")
+        private_requests = [r.path for r in private.requests]
+    assert private_requests == []
+    pub = f"http://pub.test:{server.port}"
+    asked = pub + server.site.article(2).url
+    reason = failures_by_url(summary)[asked]
+    assert reason == ("priv.test is a loopback or private address (127.0.0.11); "
+                      "the site file must set crawl.allow_private = true (or list that address)")
+    assert state_reasons(tmp_path)[asked] == reason
+    assert_written_once(records, {pub + server.site.article(i).url for i in (1, 3, 4)})
+
+
+def test_a_closed_port_says_connection_refused_and_names_the_host(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens once the probe is closed
+    with DemoServer(one_section_site(2)) as server:
+        closed = f"http://127.0.0.1:{port}/section/politics?page=1"
+        sections = {"Politics": f"{server.base_url}/section/politics?page=1", "Closed": closed}
+        config = site_config(tmp_path, server, sections=sections)
+        summary, records = crawl_into(tmp_path, config)
+    assert_written_once(records, {url_of(server, i) for i in (1, 2)})
+    reason = failures_by_url(summary)[closed]
+    assert reason.endswith(f"robots.txt of 127.0.0.1:{port} unreachable: connection refused: "
+                           "everything disallowed this run"), reason
