@@ -113,14 +113,29 @@ def cmd_selectors_report(args) -> int:
     from .report import corpus_figures, evaluate, format_table
 
     registry = _registry(args)
+    chosen = [registry.by_name(name) for name in args.site or []]  # a misspelt name exits 2
     root = Path(args.corpus) if args.corpus else corpus_dir()
     if not root.is_dir():
         raise ConfigError(str(root), "--corpus", "corpus folder not found")
+    pages = all_pages(root)
+    if chosen:  # extract only the pages one of them could serve
+        pages = [page for page in pages if any(site.serves(urlsplit(page.url).hostname or "")
+                                               for site in chosen)]
     results = []
-    for page in all_pages(root):
+    for page in pages:
         result = evaluate(page, registry)
         if result and (not args.site or result.site in args.site):
             results.append(result)
+    scored = {result.site for result in results}
+    unscored = [site for site in chosen if site.name not in scored]
+    for site in unscored:
+        print(f"newscrawl: no corpus pages for site {site.name!r} in {root} (no page is on "
+              f"{', '.join(site.domains)}); nothing to score", file=sys.stderr)
+    if not chosen and not results:
+        print(f"newscrawl: no page in the corpus {root} is served by a selector file; nothing to score",
+              file=sys.stderr)
+    if not results:
+        return EXIT_PARTIAL  # nothing scored is no pass: a check on it must not come out green
     print(format_table(results))
     if args.verbose:
         for r in results:
@@ -129,7 +144,7 @@ def cmd_selectors_report(args) -> int:
     # Corpus-wide shares only mean something over the whole corpus, not one site.
     met = (all(r.passed or r.known_conflict for r in results) if args.site
            else corpus_figures(results).met)
-    return EXIT_OK if met else EXIT_PARTIAL
+    return EXIT_OK if met and not unscored else EXIT_PARTIAL
 
 
 def _wanted_from_args(args):
@@ -280,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = selectors_commands.add_parser(
         "report", help="score selector files on the real-page corpus",
         description="Per corpus page: title and date match, body precision/recall/F1; "
-        "then the corpus figures. Exits 1 when a page is below threshold.")
+        "then the corpus figures. Exits 1 when a page is below threshold, and when a --site has "
+        "no corpus pages: a site with nothing scored has not passed, so a check that scores it "
+        "fails rather than pass on no evidence. Exits 2 when no selector file has that name.")
     report.add_argument("--site", action="append", help="only this site (repeatable)")
     report.add_argument("--corpus", metavar="DIR", help="corpus folder (default: ../shared/corpus)")
     report.add_argument("-v", "--verbose", action="store_true", help="show what failing pages extracted")

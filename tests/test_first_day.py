@@ -160,3 +160,60 @@ def test_crawl_where_every_file_is_unverified_says_how_to_crawl_them(tmp_path, c
     assert main(["crawl", "--selectors", str(folder)]) == 2
     assert crawled == []
     assert "--include-unverified" in capsys.readouterr().err.splitlines()[-1]
+
+
+# ------------------------------------------------------------------ selectors report
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    """A corpus of one page, from news.test, that the `news` selector file reads exactly."""
+    import gzip
+    import json
+
+    root = tmp_path / "corpus"
+    (root / "fundus-eval-dev").mkdir(parents=True)
+    (root / "fundus-eval-dev" / "ground_truth.json").write_text("{}", "utf-8")
+    (root / "fundus" / "xx").mkdir(parents=True)
+    page = "<h1>Budget passes</h1><article><p>First paragraph.</p><p>Second one.</p></article>"
+    (root / "fundus" / "xx" / "News_2025_03_01.html.gz").write_bytes(gzip.compress(page.encode()))
+    (root / "fundus" / "xx" / "News_2025_03_01.json").write_text(json.dumps({
+        "url": "https://news.test/budget",
+        "expected": {"title": "Budget passes", "body_paragraphs": ["First paragraph.", "Second one."]}}))
+    folder = tmp_path / "selectors"
+    folder.mkdir()
+    for name in ("news", "quiet"):
+        (folder / f"{name}.toml").write_text(
+            f'domains = ["{name}.test"]\ntitle = ["h1"]\nbody = ["article"]\n', "utf-8")
+    return root, folder
+
+
+def report(corpus, *sites: str) -> int:
+    from crawler.cli import main
+
+    root, folder = corpus
+    return main(["selectors", "report", "--corpus", str(root), "--selectors", str(folder),
+                 *[arg for site in sites for arg in ("--site", site)]])
+
+
+def test_report_on_a_site_with_corpus_pages_scores_them(tiny_corpus, capsys):
+    assert report(tiny_corpus, "news") == 0
+    assert "F1 1.000" in capsys.readouterr().out
+
+
+def test_report_on_a_site_without_corpus_pages_says_so_and_exits_1(tiny_corpus, capsys):
+    assert report(tiny_corpus, "quiet") == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table of nothing, no "F1 0.000"
+    assert "no corpus pages for site 'quiet'" in captured.err and "quiet.test" in captured.err
+
+
+def test_report_on_two_sites_one_without_pages_scores_the_other_and_exits_1(tiny_corpus, capsys):
+    assert report(tiny_corpus, "news", "quiet") == 1
+    captured = capsys.readouterr()
+    assert "F1 1.000" in captured.out and "no corpus pages for site 'quiet'" in captured.err
+
+
+def test_report_on_a_site_no_selector_file_has_exits_2(tiny_corpus, capsys):
+    assert report(tiny_corpus, "nwes") == 2
+    assert "no selector file for site 'nwes'" in capsys.readouterr().err
