@@ -27,22 +27,37 @@ def _registry(args) -> SiteRegistry:
 
 
 def cmd_extract(args) -> int:
+    registry = _registry(args)  # a bad selector file stops everything: nothing is extracted
+    site = registry.by_name(args.site) if args.site else None
+    extracted = 0
+    for name in args.files:
+        try:
+            article = _extract_file(Path(name), args.url, site, registry)
+        except (NewscrawlError, OSError) as error:  # this file only: report it, go on
+            problem = (error.strerror or str(error)) if isinstance(error, OSError) else str(error)
+            where = "" if isinstance(error, ConfigError) else f"{name}: "
+            print(f"newscrawl: error: {where}{problem}", file=sys.stderr, flush=True)
+            continue
+        print(json.dumps(article.to_dict(), ensure_ascii=False, indent=args.indent), flush=True)
+        extracted += 1
+    if extracted == len(args.files):
+        return EXIT_OK
+    return EXIT_PARTIAL if extracted else EXIT_CONFIG
+
+
+def _extract_file(path: Path, url: str | None, site, registry: SiteRegistry):
+    """One saved page's Article; raises ConfigError or UnknownSiteError naming what is missing."""
     from .extraction import extract_page
     from .pages import read_html, read_sidecar
 
-    registry = _registry(args)
-    for name in args.files:
-        path = Path(name)
-        if not path.is_file():
-            raise ConfigError(name, "(file)", "no such file")
-        sidecar = read_sidecar(path)
-        url = args.url or sidecar.url
-        if not url:
-            raise ConfigError(name, "--url", "no URL given and no sidecar (<name>.meta.json) holds one")
-        site = registry.by_name(args.site) if args.site else registry.for_host(urlsplit(url).hostname or "")
-        article = extract_page(read_html(path), url, site, fetched_at=sidecar.fetched_at)
-        print(json.dumps(article.to_dict(), ensure_ascii=False, indent=args.indent))
-    return EXIT_OK
+    if not path.is_file():
+        raise ConfigError(str(path), "(file)", "no such file")
+    sidecar = read_sidecar(path)
+    url = url or sidecar.url
+    if not url:
+        raise ConfigError(str(path), "--url", "no URL given and no sidecar (<name>.meta.json) holds one")
+    site = site or registry.for_host(urlsplit(url).hostname or "")
+    return extract_page(read_html(path), url, site, fetched_at=sidecar.fetched_at)
 
 
 def cmd_fixtures_check(args) -> int:
@@ -259,7 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     extract = commands.add_parser("extract", help="extract saved pages, one JSON line per file",
                                   description="Extract saved article pages (.html or .html.gz) and "
-                                  "print one JSON record per file.")
+                                  "print one JSON record per file. A file that cannot be extracted "
+                                  "(missing, unreadable, no URL, no selector file for its host) is "
+                                  "reported on stderr, one line each, and the others are still "
+                                  "extracted. Exits 0 when every file was extracted, 1 when some "
+                                  "were and some were not, 2 when none was (or a selector file or "
+                                  "--site is wrong: then nothing is extracted).")
     extract.add_argument("files", nargs="+", metavar="FILE")
     extract.add_argument("--url", help="the page's URL (default: from the sidecar <name>.meta.json)")
     extract.add_argument("--site", help="selector file name (default: chosen by the URL's host)")

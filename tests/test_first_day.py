@@ -217,3 +217,55 @@ def test_report_on_two_sites_one_without_pages_scores_the_other_and_exits_1(tiny
 def test_report_on_a_site_no_selector_file_has_exits_2(tiny_corpus, capsys):
     assert report(tiny_corpus, "nwes") == 2
     assert "no selector file for site 'nwes'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ extract over several files
+
+PAGE = "<h1>Budget passes</h1><article><p>First paragraph.</p></article>"
+
+
+@pytest.fixture
+def pages(tmp_path):
+    import json
+
+    folder = tmp_path / "selectors"
+    folder.mkdir()
+    (folder / "news.toml").write_text('domains = ["news.test"]\ntitle = ["h1"]\nbody = ["article"]\n')
+    for stem, url in [("good", "https://news.test/a"), ("other", "https://elsewhere.test/b"),
+                      ("fine", "https://news.test/c")]:
+        (tmp_path / f"{stem}.html").write_text(PAGE, "utf-8")
+        (tmp_path / f"{stem}.meta.json").write_text(json.dumps({"url": url}), "utf-8")
+    (tmp_path / "nourl.html").write_text(PAGE, "utf-8")
+    return tmp_path
+
+
+def extract(folder: Path, *names: str) -> int:
+    from crawler.cli import main
+
+    return main(["extract", *[str(folder / name) for name in names],
+                 "--selectors", str(folder / "selectors")])
+
+
+def test_extract_reports_each_bad_file_in_one_line_and_goes_on_then_exits_1(pages, capsys):
+    import json
+
+    assert extract(pages, "good.html", "missing.html", "other.html", "nourl.html", "fine.html") == 1
+    captured = capsys.readouterr()
+    assert [json.loads(line)["url"] for line in captured.out.splitlines()] == [
+        "https://news.test/a", "https://news.test/c"]
+    errors = captured.err.splitlines()
+    assert len(errors) == 3
+    assert "missing.html" in errors[0] and "no such file" in errors[0]
+    assert "other.html" in errors[1] and "no selector file serves host 'elsewhere.test'" in errors[1]
+    assert "nourl.html" in errors[2] and "--url" in errors[2]
+
+
+def test_extract_where_no_file_could_be_read_exits_2(pages, capsys):
+    assert extract(pages, "missing.html", "nourl.html") == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 2
+
+
+def test_extract_where_every_file_is_read_exits_0(pages, capsys):
+    assert extract(pages, "good.html", "fine.html") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
