@@ -190,3 +190,25 @@ def test_every_logs_a_failed_run_and_tries_again_at_the_next_tick(
     assert written == 30
     assert child.returncode == 0
     assert not any("Traceback" in line for line in stderr_lines), stderr_lines
+
+
+@needs_mount
+def test_a_state_disk_that_fills_mid_run_stops_the_crawl_with_exit_4(
+        tmp_path, demo_server, demo_selectors, newscrawl_command, child_env):
+    output = tmp_path / "out" / "demo.jsonl"
+    with tmpfs(tmp_path / "disk", "3m") as folder:
+        child = subprocess.Popen(
+            crawl_command(newscrawl_command, demo_selectors, str(tmp_path / "out" / "{site}.jsonl"),
+                          folder / "state.sqlite", "--min-delay", "0.15"),
+            env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while (not output.exists() or output.read_bytes().count(b"\n") < 4) and \
+                time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        fill(folder)
+        stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == EXIT_STORAGE, stderr
+    assert_one_line_error(stderr, "state")
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert 4 <= len(records) < 30 and output.read_bytes().endswith(b"\n")
+
