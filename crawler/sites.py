@@ -159,13 +159,17 @@ _probe_document = LexborHTMLParser("<html><body></body></html>")
 
 
 class _Reader:
-    """Validates one file; every error names the file and the dotted key."""
+    """Validates one file; every error names the file, the dotted key and, where the file's
+    text is at hand, the line the key is written on (`selectors/x.toml:12: body.paragraph`)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, text: str | None = None):
         self.file = str(path)
+        self.text = text
 
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.file, key, problem)
+    def fail(self, key: str, problem: str, line: int | None = None) -> ConfigError:
+        if line is None and self.text is not None:
+            line = key_line(self.text, key)
+        return ConfigError(f"{self.file}:{line}" if line else self.file, key, problem)
 
     def check_keys(self, table: dict, allowed: set[str], where: str) -> None:
         for key in table:
@@ -299,23 +303,31 @@ class _Reader:
             dateline=self.fallbacks(value.get("dateline", []), _join(key, "dateline")),
         )
 
-    def layout(self, merged: dict, key: str, name: str) -> Layout:
+    def layout(self, defaults: dict, table: dict, key: str, name: str) -> Layout:
+        """One layout: its `table` over the top-level `defaults`. An error names the key where
+        it is written: `layout[0].body` for the layout's own, `body` for an inherited one."""
+        merged = {**defaults, **table}
+
+        def at(field_name: str) -> str:
+            inherited = field_name in defaults and field_name not in table
+            return _join("" if inherited else key, field_name)
+
         if "body" not in merged:
-            raise self.fail(_join(key, "body"), "missing required key")
+            raise self.fail(at("body"), "missing required key")
         if "title" not in merged:
-            raise self.fail(_join(key, "title"), "missing required key")
+            raise self.fail(at("title"), "missing required key")
         when = merged.get("when")
         return Layout(
             name=name,
-            when=self.css(when, _join(key, "when")) if when is not None else None,
-            title=self.field_rule(merged["title"], _join(key, "title")),
-            section=self.field_rule(merged.get("section", []), _join(key, "section")),
-            authors=self.field_rule(merged.get("authors", []), _join(key, "authors")),
-            source=self.field_rule(merged.get("source", []), _join(key, "source")),
-            body=self.body_rule(merged["body"], _join(key, "body")),
-            dateline=self.dateline_rule(merged.get("dateline", []), _join(key, "dateline")),
-            related=self.related_rule(merged["related"], _join(key, "related")) if "related" in merged else None,
-            strip=self.css_list(merged.get("strip", []), _join(key, "strip")),
+            when=self.css(when, at("when")) if when is not None else None,
+            title=self.field_rule(merged["title"], at("title")),
+            section=self.field_rule(merged.get("section", []), at("section")),
+            authors=self.field_rule(merged.get("authors", []), at("authors")),
+            source=self.field_rule(merged.get("source", []), at("source")),
+            body=self.body_rule(merged["body"], at("body")),
+            dateline=self.dateline_rule(merged.get("dateline", []), at("dateline")),
+            related=self.related_rule(merged["related"], at("related")) if "related" in merged else None,
+            strip=self.css_list(merged.get("strip", []), at("strip")),
         )
 
     def crawl_rule(self, value: Any) -> CrawlRule:
@@ -384,9 +396,9 @@ class _Reader:
             self.typed(table, dict, key, "a table")
             self.check_keys(table, LAYOUT_KEYS | {"name", "when"}, key)
             layout_name = self.typed(table.get("name", str(index)), str, _join(key, "name"), "a string")
-            layouts.append(self.layout({**defaults, **table}, key, layout_name))
+            layouts.append(self.layout(defaults, table, key, layout_name))
         if not layouts:
-            layouts.append(self.layout(defaults, "", "default"))
+            layouts.append(self.layout(defaults, {}, "", "default"))
         return Site(
             name=name, path=path, domains=tuple(d.lower() for d in domains), language=language,
             timezone=timezone, layouts=tuple(layouts),
@@ -398,16 +410,70 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
+# ---------------------------------------------------------------- where a key is written
+
+_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED_KEY = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
+_TABLE_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED_KEY})\s*\]")
+_ASSIGNMENT = re.compile(rf"^\s*({_DOTTED_KEY})\s*=")
+_TOML_LINE = re.compile(r"at line (\d+)")
+
+
+def _key_parts(dotted: str) -> list[str]:
+    return [part.strip("\"'") for part in re.findall(_KEY_PART, dotted)]
+
+
+def key_line(text: str, key: str) -> int | None:
+    """The line (1-based) of a TOML text where the dotted `key` of an error is written, e.g.
+    `layout[1].body.from[0]`: its own `key =` line; else the line of the nearest table or inline
+    table around it (a missing key is reported where its table starts); None when nothing in
+    the file holds it. tomllib reports no positions once a file has parsed, so this reads the
+    text: table headers (`[[layout]]` counted, so `layout[1]` is the second) and assignments."""
+    wanted = re.findall(r"[^.\[\]]+(?:\[\d+\])?", key)
+    if not wanted or key.startswith("("):
+        return None
+    arrays: dict[tuple[str, ...], int] = {}  # array-of-tables path -> index of its last table
+    table: list[str] = []
+    best_line, best_depth = None, 0
+    in_multiline_string = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_multiline_string:
+            in_multiline_string = (line.count("'''") + line.count('"""')) % 2 == 0
+            continue
+        path = None
+        header = _TABLE_HEADER.match(line)
+        if header:
+            raw = _key_parts(header.group(2))
+            if header.group(1) == "[[":
+                arrays[tuple(raw)] = arrays.get(tuple(raw), -1) + 1
+            table = [f"{part}[{arrays[tuple(raw[:i + 1])]}]" if tuple(raw[:i + 1]) in arrays else part
+                     for i, part in enumerate(raw)]
+            path = table
+        else:
+            assignment = _ASSIGNMENT.match(line)
+            if assignment:
+                path = table + _key_parts(assignment.group(1))
+                rest = line[assignment.end():]
+                in_multiline_string = (rest.count("'''") + rest.count('"""')) % 2 == 1
+        if path and len(path) > best_depth and len(path) <= len(wanted) and all(
+                written in (asked, asked.split("[")[0]) for written, asked in zip(path, wanted)):
+            best_line, best_depth = number, len(path)
+    return best_line
+
+
 def load_site(path: Path | str) -> Site:
-    """Read and validate one selector file. Raises ConfigError naming file, key and problem."""
+    """Read and validate one selector file. Raises ConfigError naming file, line, key and problem."""
     path = Path(path)
     reader = _Reader(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise reader.fail("(syntax)", f"not valid TOML: {exc}") from None
+        found = _TOML_LINE.search(str(exc))
+        raise reader.fail("(syntax)", f"not valid TOML: {exc}", int(found.group(1)) if found else None) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise reader.fail("(file)", f"cannot read: {exc}") from None
+    reader.text = text
     return reader.site(raw, path.stem, path)
 
 

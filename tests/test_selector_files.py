@@ -108,3 +108,89 @@ def test_every_politeness_setting_can_be_overridden_per_site():
     from crawler.sites import POLITENESS_KEYS
 
     assert POLITENESS_KEYS == {f.name for f in fields(PolitenessSettings)}
+
+
+# ------------------------------------------------------------------ the key as written, and its line
+
+WITH_LAYOUTS = '''domains = ["good.test"]
+title = ["h1"]
+[body]
+from = ["article"]
+paragraph = "p"
+
+[[layout]]
+name = "old"
+[[layout]]
+name = "new"
+when = "body.new"
+'''
+
+
+def test_a_typo_in_the_top_level_body_under_layouts_is_reported_as_written_with_its_line(tmp_path, capsys):
+    folder = tmp_path / "selectors"
+    folder.mkdir()
+    (folder / "bad.toml").write_text(WITH_LAYOUTS, "utf-8")
+    assert main(["selectors", "lint", "--selectors", str(folder)]) == 2
+    message = capsys.readouterr().err
+    assert f"{folder / 'bad.toml'}:5: body.paragraph: unknown key (did you mean 'paragraphs'?)" in message
+    assert "layout[" not in message
+
+
+def test_a_typo_in_a_layouts_own_body_names_that_layout_and_line(tmp_path, capsys):
+    folder = tmp_path / "selectors"
+    folder.mkdir()
+    text = WITH_LAYOUTS.replace('paragraph = "p"\n', "") + 'body = { from = ["main"], strp = [".ad"] }\n'
+    (folder / "bad.toml").write_text(text, "utf-8")
+    assert main(["selectors", "lint", "--selectors", str(folder)]) == 2
+    assert f"{folder / 'bad.toml'}:11: layout[1].body.strp: unknown key" in capsys.readouterr().err
+
+
+def test_a_toml_syntax_error_names_its_line(tmp_path, capsys):
+    folder = tmp_path / "selectors"
+    folder.mkdir()
+    (folder / "bad.toml").write_text('domains = ["a.test"]\ntitle = ["h1"\nbody = ["x"]\n', "utf-8")
+    assert main(["selectors", "lint", "--selectors", str(folder)]) == 2
+    assert f"{folder / 'bad.toml'}:3: (syntax): not valid TOML" in capsys.readouterr().err
+
+
+KEYS_FILE = '''# title = ["commented out"]
+domains = ["x.test"]
+title = ["h1", "meta:og:title"]
+authors = { from = [".byline"], split = ',' }
+source.from = [".source"]
+notes = \'\'\'
+body = "inside a multi-line string"
+\'\'\'
+[body]
+from = ["article"]
+
+[[layout]]
+name = "a"
+[[layout]]
+name = "b"
+[layout.body]
+from = ["main"]
+[crawl.sections]
+"Politik Inland" = "https://x.test/p"
+'''
+
+
+@pytest.mark.parametrize("key,line", [
+    ("domains", 2),
+    ("title[1]", 3),                       # a list element: the list's line
+    ("authors.split", 4),                  # inside an inline table
+    ("source.from", 5),                    # a dotted key
+    ("body.from", 10),                     # a key in a [table], not the multi-line string
+    ("body.paragraphs", 9),                # a key not written: where its table starts
+    ("layout[0].name", 13),
+    ("layout[1].name", 15),                # [[layout]] tables are counted
+    ("layout[1].body.from[0]", 17),        # [layout.body] belongs to the last [[layout]]
+    ("layout[1].when", 14),
+    ("crawl.sections.Politik Inland", 19),  # a quoted key
+    ("language", None),                    # nothing in the file holds it
+    ("(syntax)", None),
+])
+def test_key_line_finds_where_a_key_is_written(key, line):
+    from crawler.sites import key_line
+
+    assert key_line(KEYS_FILE, key) == line
