@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup chromium test demo lint bench clean
+.PHONY: setup chromium test demo lint bench bench-peers clean
 
 setup: $(VENV)/.installed chromium
 
@@ -41,6 +41,21 @@ lint: setup
 bench: setup
 	$(PY) bench/extract_speed.py
 	$(PY) bench/crawl_speed.py
+
+# The peers bench/peers.py compares newscrawl with, each in its own virtualenv under bench/.peers/
+# (from PyPI, every package pinned in bench/peers/requirements-<peer>.txt). Never part of
+# `make setup` or `make test`. The Playwright-based peers use the system Chromium, as we do.
+PEERS := scrapy scrapy-playwright crawlee-parsel crawlee-playwright
+
+bench-peers: setup $(PEERS:%=bench/.peers/%/.installed)
+	@echo "peers installed; run: $(PY) bench/peers.py  (or --quick)"
+
+bench/.peers/%/.installed: bench/peers/requirements-%.txt
+	rm -rf bench/.peers/$*
+	$(PYTHON) -m venv bench/.peers/$*
+	bench/.peers/$*/bin/pip install --quiet --upgrade pip
+	bench/.peers/$*/bin/pip install --quiet -r $<
+	touch $@
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
