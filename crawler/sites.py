@@ -50,7 +50,7 @@ class FieldRule:
     fallbacks: tuple[Fallback, ...] = ()
     clean: tuple[re.Pattern[str], ...] = ()
     pattern: re.Pattern[str] | None = None  # keep only this regex's "value" group (or group 1)
-    split: re.Pattern[str] | None = None  # list fields: split one string into several
+    split: re.Pattern[str] | None = None  # list fields: split one string, then clean each part
 
 
 @dataclass(frozen=True)

@@ -269,3 +269,31 @@ def test_extract_where_no_file_could_be_read_exits_2(pages, capsys):
 def test_extract_where_every_file_is_read_exits_0(pages, capsys):
     assert extract(pages, "good.html", "fine.html") == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+# ------------------------------------------------------------------ split, then clean, in list fields
+
+
+def _authors(tmp_path, byline: str, rule: str) -> list[str]:
+    from crawler.extraction import extract_page
+    from crawler.sites import load_site
+
+    (tmp_path / "by.toml").write_text(
+        f'domains = ["by.test"]\ntitle = ["h1"]\nbody = ["article"]\nauthors = {rule}\n', "utf-8")
+    page = f'<h1>T</h1><p class="byline">{byline}</p><article><p>Text.</p></article>'
+    return extract_page(page, "https://by.test/a", load_site(tmp_path / "by.toml")).authors
+
+
+def test_list_fields_split_first_so_an_anchored_clean_applies_to_every_name(tmp_path):
+    rule = """{ from = [".byline"], split = '\\s*,\\s*', clean = ['^By\\s+'] }"""
+    assert _authors(tmp_path, "By Ann Lee, By Bo Chan", rule) == ["Ann Lee", "Bo Chan"]
+
+
+def test_list_fields_drop_a_part_that_clean_leaves_empty(tmp_path):
+    rule = """{ from = [".byline"], split = '\\s*(?:,|\\band\\b)\\s*', clean = ['^(Reuters|AP)$'] }"""
+    assert _authors(tmp_path, "Ann Lee and Bo Chan, Reuters", rule) == ["Ann Lee", "Bo Chan"]
+
+
+def test_list_fields_apply_pattern_to_each_part_after_clean(tmp_path):
+    rule = """{ from = [".byline"], split = ';', clean = ['^\\s*By\\s+'], pattern = '^(?P<value>[^(]+)' }"""
+    assert _authors(tmp_path, "By Ann Lee (Berlin); By Bo Chan (Rome)", rule) == ["Ann Lee", "Bo Chan"]
