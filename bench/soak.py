@@ -369,7 +369,7 @@ class Verdict:
     unexpected: list[str]  # written, but not a fetchable article of the site
     failed_rows: dict[str, str]  # url -> reason, from the state
     missing_failures: list[str]  # unfetchable on purpose, yet no failed row
-    unexpected_failures: list[str]  # a failed row for anything else (e.g. "not fetched yet")
+    unexpected_failures: list[str]  # a failed row for anything else, or one left queued
     wrong_reasons: dict[str, str]  # failed row whose reason does not name its fault
     not_seen: list[str]  # written, yet the state does not say done
     done_rows: int
@@ -399,7 +399,11 @@ def judge(server: DemoServer, plan: FaultPlan, paths: SoakPaths) -> Verdict:
                 bad += 1
     written = Counter(urls)
     with CrawlState(paths.state) as state:
-        failed = {url: state.failure_reason(url) or "" for url in state.failed_urls("demo")}
+        # A permanent fault that failed in ABANDON_AFTER_RUNS runs is abandoned: still a row
+        # with its reason, no longer fetched.
+        failed = {url: state.failure_reason(url) or ""
+                  for url in state.failed_urls("demo") + state.abandoned_urls("demo")}
+        left_queued = {url for url, _ in state.pending("demo")} - set(failed)  # found, never fetched
         not_seen = sorted(url for url in written if not state.is_seen(url))
         done_rows = state.counts("demo")["done"]
     return Verdict(
@@ -407,7 +411,7 @@ def judge(server: DemoServer, plan: FaultPlan, paths: SoakPaths) -> Verdict:
         duplicates=sum(count - 1 for count in written.values()),
         lost=sorted(fetchable - set(written)), unexpected=sorted(set(written) - fetchable),
         failed_rows=failed, missing_failures=sorted(set(unfetchable) - set(failed)),
-        unexpected_failures=sorted(set(failed) - set(unfetchable)),
+        unexpected_failures=sorted((set(failed) | left_queued) - set(unfetchable)),
         wrong_reasons={url: failed[url] for url, pattern in unfetchable.items()
                        if url in failed and not re.search(pattern, failed[url])},
         not_seen=not_seen, done_rows=done_rows, bad_lines=bad)

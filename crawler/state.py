@@ -270,9 +270,16 @@ class CrawlState:
 
     def failed_urls(self, site: str) -> list[str]:
         """URLs of `site` whose last attempt failed (not abandoned ones), oldest failure first."""
+        return self._urls(site, "failed")
+
+    def abandoned_urls(self, site: str) -> list[str]:
+        """URLs of `site` no run fetches again (see `record_failure`), oldest first."""
+        return self._urls(site, "abandoned")
+
+    def _urls(self, site: str, status: str) -> list[str]:
         rows = self._rows(
-            "SELECT url FROM articles WHERE site = ? AND status = 'failed' ORDER BY updated_at, url",
-            (site,))
+            "SELECT url FROM articles WHERE site = ? AND status = ? ORDER BY updated_at, url",
+            (site, status))
         return [url for (url,) in rows]
 
     def failure_reason(self, url: str) -> str | None:

@@ -220,6 +220,7 @@ def test_permanent_failures_in_enough_runs_abandon_the_article_with_its_reason(t
         state.record_failure(url, "a", "HTTP 414", permanent=True, abandon_after=3)
         assert state.failure_reason(url) == "abandoned after 3 runs: HTTP 414"
         assert state.pending("a") == [] and state.failed_urls("a") == []
+        assert state.abandoned_urls("a") == [url] and state.abandoned_urls("b") == []
         assert state.counts("a") == {"done": 0, "failed": 0, "abandoned": 1}
         # Never fetched again: not re-queued when found again, not revived by a later failure.
         assert state.enqueue("a", [(url, "World")]) == []
