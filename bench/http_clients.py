@@ -14,6 +14,9 @@ that a load that drifts on a shared machine touches every client alike. Per run:
   - peak RSS and PSS of that tree (PSS divides shared pages between processes).
 The table gives the median and, in brackets, the range over the repeats.
 
+httpx, h2 and hypercorn are not newscrawl's dependencies: a client whose modules are missing is
+skipped with the pip line that installs them.
+
 Clients: Playwright's APIRequestContext (http mode before this change), httpx over HTTP/1.1,
 httpx over HTTP/2, aiohttp. aiohttp has no HTTP/2 client. On loopback there is no TLS, so HTTP/2
 is tested as h2c with prior knowledge (httpx http1=False) against hypercorn, the one server here
@@ -272,6 +275,20 @@ def one_run(name: str, base_url: str, paths: list[str], pages: int, concurrency:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+NEEDS = {"playwright": ("playwright",), "httpx-h1": ("httpx",), "httpx-h2": ("httpx", "h2", "hypercorn"),
+         "aiohttp": ("aiohttp",)}
+
+
+def installed(client: str) -> bool:
+    """Whether `client` (and, for HTTP/2, its server) can run here; says what is missing."""
+    import importlib.util
+
+    missing = [module for module in NEEDS[client] if importlib.util.find_spec(module) is None]
+    if missing:
+        print(f"  skipping {client}: `.venv/bin/pip install {' '.join(missing)}` to measure it")
+    return not missing
+
+
 def summarise(values: list[float], fmt: str) -> str:
     if not values:
         return "-"
@@ -306,7 +323,9 @@ def main() -> int:
 
     site = DemoSite(articles=args.articles, per_page=25)
     paths = [site.article(i).url for i in range(1, args.articles + 1)]
-    clients = args.clients.split(",")
+    clients = [name for name in args.clients.split(",") if installed(name)]
+    if args.hypercorn and not installed("httpx-h2"):
+        args.hypercorn = False
     print(f"{os.cpu_count()} CPUs; {args.pages} pages of {args.page_kb} KiB from {args.articles} articles; "
           f"{args.repeats} repeats; loadavg {os.getloadavg()[0]:.1f}", flush=True)
     results: dict[tuple[str, int], list[dict]] = {}
