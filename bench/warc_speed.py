@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import json
-import os
 import random
 import resource
 import struct
@@ -48,7 +48,7 @@ def make_pages(path: Path, count: int, seed: int = 11) -> int:
                   for _ in range(6000)]
     zipf = [1 / rank for rank in range(1, len(vocabulary) + 1)]  # word frequencies as in prose
     words = rng.choices(vocabulary, weights=zipf, k=200_000)  # drawn once; pages take slices
-    script = "".join(f"function {w}(e){{return e.{v}(this,{len(w)})}};" for w, v in zip(words, words[1:2000]))
+    script = "".join(f"function {w}(e){{return e.{v}(this,{len(w)})}};" for w, v in itertools.pairwise(words[:2000]))
     total = 0
     with open(path, "wb") as out:
         for number in range(count):

@@ -228,7 +228,10 @@ class ArchiveWriter:
             _write_all(opened.fd, blob)
             os.fsync(opened.fd)
         except BaseException as exc:
-            os.ftruncate(opened.fd, size_before)
+            try:
+                os.ftruncate(opened.fd, size_before)
+            except OSError:
+                pass  # a disk gone read-only: what stayed is cut at the next open, as after a crash
             if isinstance(exc, OSError):  # disk full, read-only, I/O error: the run must stop
                 raise StorageError(str(opened.path),
                                    f"cannot write the archive: {exc.strerror or exc}") from None
