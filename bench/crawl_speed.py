@@ -9,7 +9,7 @@ start (browser launch included), sections and robots.txt included for our crawle
   - our crawler, browser mode (sections rendered by Chromium, resources blocked), with a
     per-host concurrency of 1 and of --concurrency (the delays are 0, so several pages of the
     one demo host are in flight);
-  - our crawler, http mode (Playwright's APIRequestContext), the same two ways;
+  - our crawler, http mode (aiohttp, no browser or driver), the same two ways;
   - a naive Playwright loop over the same article URLs: a new page per URL, wait for "load",
     nothing blocked, then the same extraction.
 Then the peak memory of Python plus every browser process during a browser-mode crawl of
