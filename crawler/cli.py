@@ -68,7 +68,7 @@ def cmd_fixtures_check(args) -> int:
     if args.site and not (fixtures_dir / args.site).is_dir():
         raise ConfigError(str(fixtures_dir / args.site), "SITE", "no fixtures folder for this site")
     pages = fixture_pages(fixtures_dir, args.site) if fixtures_dir.is_dir() else []
-    failed = 0
+    failed = new = 0
     for site_name, html_path in pages:
         result = check_fixture(site_name, html_path, registry)
         if result.ok:
@@ -79,11 +79,12 @@ def cmd_fixtures_check(args) -> int:
             print(f"approved {html_path} -> {result.approved_path.name}")
             continue
         failed += 1
-        print(f"CHANGED  {html_path}")
+        new += result.is_new
+        print(f"{'NEW' if result.is_new else 'CHANGED':<8} {html_path}")
         for difference in result.differences:
             print("  " + difference.replace("\n", "\n  "))
-    print(f"{len(pages)} fixtures, {failed} changed" + ("" if not failed else
-          "; review the diff, then run `newscrawl fixtures check --update` to approve"))
+    print(f"{len(pages)} fixtures, {failed - new} changed" + (f", {new} new" if new else "") + (
+          "" if not failed else "; review the diff, then run `newscrawl fixtures check --update` to approve"))
     return EXIT_PARTIAL if failed else EXIT_OK
 
 

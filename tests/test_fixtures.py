@@ -90,3 +90,56 @@ def test_extract_for_a_host_without_a_selector_file_exits_2(tmp_path, capsys):
     page.write_text(PAGE, "utf-8")
     assert main(["extract", str(page), "--url", "https://unknown.example/a"]) == 2
     assert "no selector file serves host 'unknown.example'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ what a change looks like
+
+
+def test_a_changed_fixture_leads_with_each_fields_provenance_before_and_after(workspace, capsys):
+    run(workspace, "--update")
+    capsys.readouterr()
+    (workspace / "selectors" / "fx.toml").write_text(SITE.replace('["article"]', '["main"]'), "utf-8")
+    assert run(workspace) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("CHANGED")
+    assert lines[1] == "  body: article → missing"
+    assert "  paragraphs:" in lines
+    assert "    - First paragraph." in lines and "    - Second paragraph." in lines
+
+
+def test_a_changed_paragraph_is_a_unified_diff_with_a_little_context(workspace, capsys):
+    page = "<h1>Budget passes</h1><article>" + "".join(
+        f"<p>Paragraph {n}.</p>" for n in range(1, 11)) + "</article>"
+    (workspace / "fixtures" / "fx" / "budget.html.gz").write_bytes(gzip.compress(page.encode()))
+    run(workspace, "--update")
+    capsys.readouterr()
+    (workspace / "selectors" / "fx.toml").write_text(
+        SITE.replace('from = ["article"]', "from = [\"article\"]\ndrop = ['^Paragraph 6']"), "utf-8")
+    assert run(workspace) == 1
+    out = capsys.readouterr().out
+    assert "  body: article (same fallback, different value)" in out
+    diff = out.split("  paragraphs:\n")[1].splitlines()[:6]
+    assert diff == ["    @@ 4-8 → 4-7 @@", "      Paragraph 4.", "      Paragraph 5.",
+                    "    - Paragraph 6.", "      Paragraph 7.", "      Paragraph 8."]
+    assert "Paragraph 2." not in out  # far from the change: not shown
+
+
+def test_a_long_changed_line_is_shortened_around_where_it_changes():
+    from crawler.fixtures import shorten_pair
+
+    same = "word " * 60
+    old, new = shorten_pair(same + "the end.", same + "a new end.", width=40)
+    assert old.startswith("…") and old.endswith("the end.") and new.endswith("a new end.")
+    assert len(old) <= 42 and len(new) <= 42
+
+
+def test_a_new_fixture_shows_its_extraction_with_provenance(workspace, capsys):
+    assert run(workspace) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("NEW")
+    assert "  title     Budget passes  ← h1" in lines
+    assert "  dateline  2025-03-01T10:00:00+02:00  ← time @datetime" in lines
+    assert "  authors   -  ← missing" in lines
+    assert "  body      2 paragraphs  ← article" in lines
+    assert lines[-3:-1] == ["    | First paragraph.", "    | Second paragraph."]
+    assert lines[-1].startswith("1 fixtures, 0 changed, 1 new")
