@@ -49,7 +49,7 @@ async def crawl(starts: list[str], concurrency: int, out: str) -> None:
 
     await crawler.run(starts)
     dataset = await crawler.get_dataset()
-    with open(out, "w", encoding="utf-8") as lines:
+    with open(out, "w", encoding="utf-8") as lines:  # noqa: ASYNC230 - once, after the crawl
         async for item in dataset.iterate_items():
             lines.write(json.dumps(item, ensure_ascii=False) + "\n")
 

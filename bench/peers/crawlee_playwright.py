@@ -20,7 +20,11 @@ import re
 from urllib.parse import urljoin
 
 from crawlee import ConcurrencySettings
-from crawlee.crawlers import PlaywrightCrawler, PlaywrightCrawlingContext, PlaywrightPreNavCrawlingContext
+from crawlee.crawlers import (
+    PlaywrightCrawler,
+    PlaywrightCrawlingContext,
+    PlaywrightPreNavCrawlingContext,
+)
 
 ARTICLE_URL = re.compile(r".*/news/[a-z0-9-]+/\d+-[a-z0-9-]+")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -64,7 +68,7 @@ async def crawl(starts: list[str], concurrency: int, out: str, chromium: str) ->
 
     await crawler.run(starts)
     dataset = await crawler.get_dataset()
-    with open(out, "w", encoding="utf-8") as lines:
+    with open(out, "w", encoding="utf-8") as lines:  # noqa: ASYNC230 - once, after the crawl
         async for item in dataset.iterate_items():
             lines.write(json.dumps(item, ensure_ascii=False) + "\n")
 

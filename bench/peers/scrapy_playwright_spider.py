@@ -45,7 +45,7 @@ def abort_request(request) -> bool:
 
 class DemoNewsBrowserSpider(CrawlSpider):
     name = "demo-news-browser"
-    allowed_domains = ["127.0.0.1"]
+    allowed_domains = ("127.0.0.1",)
     rules = (
         Rule(LinkExtractor(restrict_css="#pager"), follow=True, process_request=section_request),
         Rule(LinkExtractor(allow=ARTICLE_URL, restrict_css="#article-list"), callback="parse_article",

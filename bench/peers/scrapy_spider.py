@@ -19,7 +19,7 @@ ARTICLE_URL = r"/news/[a-z0-9-]+/\d+-[a-z0-9-]+"
 
 class DemoNewsSpider(CrawlSpider):
     name = "demo-news"
-    allowed_domains = ["127.0.0.1"]
+    allowed_domains = ("127.0.0.1",)
     rules = (
         Rule(LinkExtractor(restrict_css="a.next"), follow=True),
         Rule(LinkExtractor(allow=ARTICLE_URL, restrict_css=".article-list"), callback="parse_article"),
