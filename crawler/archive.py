@@ -19,7 +19,7 @@ What one page becomes (`write_page`):
   response). Replay tools also skip `conversion` records, so a URL replays as served.
 - without it (browser mode, where Playwright cannot always give the body): a `resource` record
   (text/html, the rendered DOM: "a resource without full protocol response information") and a
-  `metadata` record (application/warc-fields) refering to it, which keeps the served status and
+  `metadata` record (application/warc-fields) referring to it, which keeps the served status and
   headers. Both shapes are valid WARC; `iter_archive` reads either back as one ArchivedPage.
 
 Every record of one page carries `Newscrawl-Part: i/n`, a WARC extension field. It tells the
