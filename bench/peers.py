@@ -294,7 +294,10 @@ def run_once(tool: Tool, concurrency: int, round_number: int, base_url: str, fol
             run.peak_processes = max(run.peak_processes, len(pids))
             for pid in pids:
                 sampled[pid] = max(sampled.get(pid, 0.0), cpu_seconds(pid))
-            time.sleep(SAMPLE_INTERVAL)
+            try:  # returns as soon as the run ends, so its wall time is not rounded up to a sample
+                process.wait(SAMPLE_INTERVAL)
+            except subprocess.TimeoutExpired:
+                pass
         run.seconds = time.monotonic() - started
     if run.status == "ok" and process.returncode != 0:
         run.status = f"exit {process.returncode}"
