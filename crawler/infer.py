@@ -324,7 +324,9 @@ def render(draft: Draft, name: str, domain: str, language: str, timezone: str, s
         lines.append(f"strip = {_toml_list(draft.strip)}")
     if draft.dateline:
         lines += ["", "[dateline]", f"from = {_toml_list(draft.dateline)}"]
-    lines += ["", "[crawl]", "verified = false   # fill in sections, links and article_url by hand"]
+    # No `verified` line: a file the user adds is crawled without --site (bundled files that
+    # were never checked against their live site say `verified = false` and are skipped).
+    lines += ["", "[crawl]", "# fill in sections, links and article_url by hand"]
     return "\n".join(lines) + "\n"
 
 
