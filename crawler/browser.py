@@ -79,13 +79,17 @@ PAGE_HTML = """([selector, cap]) => {
   if (selector && !document.querySelector(selector)) return null;
   const root = document.documentElement;
   if (!root) return '<!DOCTYPE html>';
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT
-      | NodeFilter.SHOW_COMMENT | NodeFilter.SHOW_CDATA_SECTION);
+  const show = NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT | NodeFilter.SHOW_COMMENT;
+  const trees = [root];  // a <template>'s content is serialised too, but is not in the tree
   let size = 0;
-  for (let node = root; node !== null && size <= cap; node = walker.nextNode()) {
-    if (node.nodeType !== 1) { size += node.data.length; continue; }
-    size += 2 * node.localName.length + 5;
-    for (const attribute of node.attributes) size += attribute.name.length + attribute.value.length + 4;
+  while (trees.length && size <= cap) {
+    const walker = document.createTreeWalker(trees.pop(), show);
+    for (let node = walker.currentNode; node !== null && size <= cap; node = walker.nextNode()) {
+      if (node.nodeType !== 1) { size += node.data ? node.data.length : 0; continue; }
+      size += 2 * node.localName.length + 5;
+      for (const attribute of node.attributes) size += attribute.name.length + attribute.value.length + 4;
+      if (node.localName === 'template' && node.content) trees.push(node.content);
+    }
   }
   return size > cap ? size : '<!DOCTYPE html>' + root.outerHTML;
 }"""
@@ -247,14 +251,19 @@ class BrowserTransport:
 
     # ------------------------------------------------------------ bounded calls, a wedged browser
 
-    async def _call(self, awaitable: Awaitable, url: str, what: str, timeout: float | None = None):
+    async def _call(self, awaitable: Awaitable, url: str, what: str, timeout: float | None = None,
+                    tab: _Tab | None = None):
         """Await one browser call within `timeout` (BROWSER_CALL_TIMEOUT). A call past it means
-        the browser is wedged: it is killed, and BrowserWedged (retried) raised."""
+        the browser is wedged: it is killed, and BrowserWedged (retried) raised. A call in
+        `tab` may instead be held up by the page itself (a script that never yields): if the
+        tab still closes in time the browser is fine, and the page has timed out."""
         bound = self.call_timeout if timeout is None else timeout
         browser = self._browser
         try:
             return await asyncio.wait_for(awaitable, bound)
         except TimeoutError:
+            if tab is not None and await quietly(tab.page.close(), self.call_timeout):
+                raise FetchTimeout(url, f"the page did not answer ({what}) within {bound:g}s") from None
             self._abandon_browser(browser)
             raise BrowserWedged(url, f"the browser did not answer ({what}) within {bound:g}s; "
                                 "it was killed and is relaunched") from None
@@ -434,14 +443,14 @@ class BrowserTransport:
             # body cut off mid-way (reset, bad gzip) fails the request but never fires
             # DOMContentLoaded, so waiting for that alone would wait out the whole timeout.
             response = await self._call(page.goto(url, wait_until="commit", timeout=settings.timeout * 1000),
-                                        url, "navigation", navigation_bound)
+                                        url, "navigation", navigation_bound, tab)
             if response is None:
                 raise FetchTimeout(url, "navigation produced no response")
             refusal = content_refusal(response.headers, self.max_page_bytes) if response.ok else None
             if refusal:
                 raise RefusedContent(url, refusal)
             failure = await self._call(_loaded_or_failed(tab, response.request, deadline), url,
-                                       "DOMContentLoaded", navigation_bound)
+                                       "DOMContentLoaded", navigation_bound, tab)
             if failure:
                 raise network_error(url, failure)
         except (PlaywrightTimeout, TimeoutError):
@@ -459,15 +468,16 @@ class BrowserTransport:
         cap = self.max_page_bytes
         try:
             html = await self._call(page.evaluate(PAGE_HTML, [wait_for if response.ok else None, cap]),
-                                    url, "reading the page")
+                                    url, "reading the page", tab=tab)
             if html is None:  # the key element is drawn by a script: give it a moment
                 wait = min(SELECTOR_WAIT, settings.timeout)
                 try:
                     await self._call(page.wait_for_selector(wait_for, state="attached", timeout=wait * 1000),
-                                     url, "waiting for the key selector", wait + self.call_timeout)
+                                     url, "waiting for the key selector", wait + self.call_timeout, tab)
                 except PlaywrightTimeout:
                     pass  # extraction will report the missing field; the page itself is fine
-                html = await self._call(page.evaluate(PAGE_HTML, [None, cap]), url, "reading the page")
+                html = await self._call(page.evaluate(PAGE_HTML, [None, cap]), url, "reading the page",
+                                        tab=tab)
         except PlaywrightError as exc:
             raise NetworkError(url, network_reason(exc)) from None
         check_target(page.url, site.domains, url)  # a script may have navigated away

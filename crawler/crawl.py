@@ -38,6 +38,8 @@ from .settings import (
     MAX_URL_LENGTH,
     OUTPUT_TEMPLATE,
     STATE_FILE_NAME,
+    STOP_GRACE,
+    STOP_UNWIND,
     USER_AGENT,
     PolitenessSettings,
 )
@@ -240,6 +242,10 @@ class SiteCrawl:
             self._enqueue(self.run.state.pending(self.site.name))
         except StorageError as error:
             self.run.halt(error)
+        except asyncio.CancelledError:  # the stop's grace is over: the articles in flight end too
+            for worker in workers:
+                worker.cancel()
+            raise
         finally:
             for _ in workers:
                 self.queue.put_nowait(None)
@@ -413,6 +419,8 @@ class SiteCrawl:
         try:
             result = await self.fetch(url, self.article_wait)
         except FetchError as exc:
+            if exc.retryable and self.run.stop.is_set():
+                return  # cut short by the stop (the browser closing, say): not a failure, fetched next run
             self._record_failure(url, exc.reason, exc.attempts, permanent=exc.permanent)
             return
         self.summary.retries += result.attempts - 1
@@ -450,14 +458,16 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                 sections_override: dict[str, dict[str, str]] | None = None,
                 render_override: str | None = None, progress: Progress | None = None,
                 stop_event: asyncio.Event | None = None, user_agent: str = USER_AGENT,
-                fetcher: Fetcher | None = None, extract_timeout: float = EXTRACT_TIMEOUT) -> CrawlSummary:
+                fetcher: Fetcher | None = None, extract_timeout: float = EXTRACT_TIMEOUT,
+                stop_grace: float = STOP_GRACE) -> CrawlSummary:
     """Crawl `sites` once. Raises LockHeldError when another run holds the state's lock, and
     OutputLockedError when another crawl is writing one of today's output files.
 
     `sections_override` replaces a site's sections ({site: {name: url}}); `render_override`
     forces "browser" or "http" for every site; `stop_event`, once set, lets the articles in
-    flight finish and fetches nothing more. A `fetcher` may be shared between runs. An
-    article whose extraction takes longer than `extract_timeout` seconds fails.
+    flight finish (for `stop_grace` seconds at most, then they are cancelled) and fetches
+    nothing more. A `fetcher` may be shared between runs. An article whose extraction takes
+    longer than `extract_timeout` seconds fails.
     """
     started = asyncio.get_running_loop().time()
     writer = JsonlWriter(out_template)
@@ -488,7 +498,7 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                                     render=render_override or site.crawl.render,
                                     max_pages=max_pages or site.crawl.max_pages)
                           for site in sites]
-                summary.sites = list(await asyncio.gather(*(c.crawl() for c in crawls)))
+                summary.sites = await _crawl_sites(crawls, stop, stop_grace)
                 if run.halted is not None:
                     summary.storage_error = str(run.halted)
             finally:
@@ -501,6 +511,30 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
     summary.stopped = stop.is_set()
     summary.elapsed = asyncio.get_running_loop().time() - started
     return summary
+
+
+async def _crawl_sites(crawls: list[SiteCrawl], stop: asyncio.Event, grace: float) -> list[SiteSummary]:
+    """Every site's crawl, all at once. Once `stop` is set the articles in flight have `grace`
+    seconds to finish; then the site crawls are cancelled (an article not written is fetched
+    next run), as they are when this is cancelled itself (a second signal)."""
+    tasks = [asyncio.create_task(site_crawl.crawl()) for site_crawl in crawls]
+    everything = asyncio.gather(*tasks, return_exceptions=True)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({everything, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not everything.done():
+            await asyncio.wait({everything}, timeout=grace)
+    finally:
+        stopping.cancel()
+        unfinished = [task for task in tasks if not task.done()]
+        for task in unfinished:
+            task.cancel()  # a site's crawl cancels its workers in turn
+        if unfinished:
+            await asyncio.wait(unfinished, timeout=STOP_UNWIND)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()
+    return [site_crawl.summary for site_crawl in crawls]
 
 
 def run_crawl(sites: list[Site], **options: Any) -> CrawlSummary:

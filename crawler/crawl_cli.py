@@ -20,7 +20,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from . import selectors_dir
 from .errors import ConfigError, ExitCode, NewscrawlError
-from .settings import OUTPUT_TEMPLATE, USER_AGENT
+from .settings import OUTPUT_TEMPLATE, STOP_GRACE, USER_AGENT
 
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -110,8 +110,22 @@ async def _crawl_until_done(sites, args, schedule: Schedule | None) -> int:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    this_run = asyncio.current_task()
+
+    def on_signal() -> None:
+        # The first signal lets the articles in flight finish (crawl() cancels them after
+        # STOP_GRACE); a second one ends the run at once. The browser and the driver do not
+        # see a terminal's Ctrl-C (crawler/browser.py), so they are closed by the crawl.
+        if stop.is_set():
+            this_run.cancel()
+            return
+        stop.set()
+        if not args.quiet:
+            print(f"stopping… (finishing the articles in flight; a second signal or {STOP_GRACE:g} s "
+                  "ends at once)", file=sys.stderr, flush=True)
+
     for signal_number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signal_number, stop.set)
+        loop.add_signal_handler(signal_number, on_signal)
     overrides = {"min_delay": args.min_delay, "jitter": args.jitter, "concurrency": args.concurrency}
     while True:
         try:
@@ -120,6 +134,8 @@ async def _crawl_until_done(sites, args, schedule: Schedule | None) -> int:
                 max_pages=args.max_pages, politeness_overrides=overrides, render_override=args.render,
                 progress=make_progress(args.quiet), stop_event=stop,
                 user_agent=user_agent_with(args.user_agent_contact))
+        except asyncio.CancelledError:  # a second signal: the tabs, the browser and the lock are let go
+            return ExitCode.OK
         except NewscrawlError as error:
             if schedule is None:
                 raise

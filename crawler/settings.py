@@ -35,7 +35,10 @@ RECYCLE_CONTEXT_EVERY = 1000
 BROWSER_CALL_TIMEOUT = 20.0
 # After SIGTERM or SIGINT the articles in flight may finish for STOP_GRACE seconds; then the
 # crawl ends anyway (what is unfinished is fetched next run). A second signal ends it at once.
+# The work cancelled then has STOP_UNWIND seconds to let go of its tabs before the browser is
+# closed regardless.
 STOP_GRACE = 15.0
+STOP_UNWIND = 5.0
 MAX_PAGE_BYTES = 8 * 1024 * 1024  # larger pages are refused with a recorded reason
 MAX_LINKS_PER_PAGE = 5000  # links read from a section page: real ones have hundreds; more is a trap
 MAX_URL_LENGTH = 2048  # longer links are dropped: many servers refuse them; no article needs one
