@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ExtractionError, FetchError, StorageError
+from .errors import ExtractionError, ExtractionTimeout, FetchError, StorageError
 from .extract_pool import ExtractPool
 from .extraction import Page, absolute_url, fallback_values
 from .fetch import Fetcher, FetchResult
@@ -430,7 +430,8 @@ class SiteCrawl:
             key, article = await self.run.extractor.extract(self.site, result.html, result.final_url,
                                                             fetched_at)
         except ExtractionError as exc:  # over the time limit, or its worker died
-            self._record_failure(url, str(exc))
+            # A page over the limit will be over it on every run: abandoned in time, as a 414 is.
+            self._record_failure(url, str(exc), permanent=isinstance(exc, ExtractionTimeout))
             return
         if state.is_seen(key):  # another spelling of an article already written
             state.mark_done(url, name, article.content_hash, fetched_at)
