@@ -206,7 +206,7 @@ def test_a_state_disk_that_fills_mid_run_stops_the_crawl_with_exit_4(
                 time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.05)
         fill(folder)
-        stdout, stderr = child.communicate(timeout=60)
+        _stdout, stderr = child.communicate(timeout=60)
     assert child.returncode == EXIT_STORAGE, stderr
     assert_one_line_error(stderr, "state")
     records = [json.loads(line) for line in output.read_text().splitlines()]
