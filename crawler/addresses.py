@@ -20,15 +20,24 @@ from dataclasses import dataclass
 CACHE_SECONDS = 300.0
 
 
-def non_public(address: str) -> bool:
-    """True for an IP address no public web server has: loopback, private, link-local,
-    unspecified, reserved or multicast (IPv4-mapped IPv6 is judged as the IPv4 inside)."""
+def parse_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address in `address` (brackets and a zone dropped; IPv4-mapped IPv6 as the IPv4
+    inside), or None when it is a name."""
     try:
         ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+def non_public(address: str) -> bool:
+    """True for an IP address no public web server has: loopback, private, link-local,
+    unspecified, reserved or multicast (IPv4-mapped IPv6 is judged as the IPv4 inside)."""
+    ip = parse_ip(address)
+    if ip is None:
+        return False
     return (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
             or ip.is_reserved or ip.is_multicast)
 
@@ -51,12 +60,9 @@ class PrivateAllowance:
         return cls(tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in value))
 
     def allows(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
-        except ValueError:
+        ip = parse_ip(address)
+        if ip is None:
             return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
         return any(ip.version == net.version and ip in net for net in self.networks)
 
     @property

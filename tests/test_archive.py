@@ -13,12 +13,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from mounts import needs_mount, tmpfs
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -399,35 +398,6 @@ def test_a_write_that_fails_halfway_leaves_nothing_of_the_page(tmp_path, monkeyp
 
 
 # ------------------------------------------------------------------ a real full disk
-
-def _can_mount() -> bool:
-    if os.geteuid() != 0:
-        return False
-    probe = Path(f"/tmp/newscrawl-mount-probe-{os.getpid()}")
-    probe.mkdir(exist_ok=True)
-    try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
-                              capture_output=True, timeout=10, check=False)
-        if done.returncode != 0:
-            return False
-        subprocess.run(["umount", str(probe)], capture_output=True, timeout=10, check=False)
-        return True
-    finally:
-        probe.rmdir()
-
-
-needs_mount = pytest.mark.skipif(not _can_mount(), reason="needs root and tmpfs mounts")
-
-
-@contextmanager
-def tmpfs(folder: Path, size: str) -> Iterator[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True, timeout=10)
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False, timeout=10)
-
 
 @needs_mount
 def test_a_disk_that_fills_mid_write_is_a_storage_error_and_the_file_stays_whole(tmp_path):
