@@ -432,7 +432,8 @@ class SoakResult:
 
 def soak(folder: Path, *, articles: int, render: str, kills: int, seed: int, rate: float = 0.10,
          per_page: int = 8, concurrency: int = 4, timeout: float = 2.0,
-         kill_between: tuple[float, float] = (0.05, 0.9), max_runs: int = 8, log=print) -> SoakResult:
+         kill_between: tuple[float, float] = (0.05, 0.9), max_runs: int = 8,
+         sample_every: float = 1.0, log=print) -> SoakResult:
     """Crawl until a run ends by itself (the first `kills` runs are SIGKILLed once they have
     written a random share, within `kill_between`, of what was left), then once more."""
     rng = random.Random(seed)
@@ -444,7 +445,7 @@ def soak(folder: Path, *, articles: int, render: str, kills: int, seed: int, rat
         politeness = soak_politeness(timeout)
         log(f"demo site [crawl.politeness]: {politeness}; min_delay 0, jitter 0, concurrency {concurrency}")
         write_selectors(paths.selectors, server.base_url, politeness)
-        sampler = MemorySampler(paths.output)
+        sampler = MemorySampler(paths.output, interval=sample_every)
         sampler.start()
         runs: list[RunResult] = []
         fetchable = articles - len(plan.permanent_ids())
