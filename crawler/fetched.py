@@ -4,7 +4,7 @@ browser and http transports share, so both refuse the same pages for the same re
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import (
     FetchError,
@@ -32,10 +32,19 @@ class FetchResult:
     url: str  # as asked for
     final_url: str  # after redirects
     status: int
-    html: str
-    headers: dict[str, str]
-    elapsed: float  # seconds, last attempt
+    html: str  # what extraction reads: the decoded body, or the rendered DOM in browser mode
+    headers: dict[str, str]  # lower-cased names, for the checks
+    elapsed: float  # seconds, last attempt, without any wait for a key selector
     attempts: int = 1
+    # For the archive: the response as served. `body` is de-chunked, and also decoded from its
+    # Content-Encoding when `body_decoded`; None when the transport could not get it (the
+    # archive then keeps the rendered DOM alone). `raw_headers` keeps order and repeats.
+    body: bytes | None = None
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
+    body_decoded: bool = False
+    http_version: str = "HTTP/1.1"
+    rendered: bool = False  # `html` is the DOM a browser drew, not the body as served
+    selector_wait: float = 0.0  # seconds spent waiting for a key selector after the page loaded
 
 
 def status_error(url: str, status: int, headers: dict[str, str]) -> FetchError:
