@@ -32,6 +32,7 @@ from .progress import Progress
 from .record import MISSING
 from .recovery import empty_state_warning, reconcile
 from .settings import (
+    ARCHIVE_FOLDER_NAME,
     DEFAULT_POLITENESS,
     EXTRACT_TIMEOUT,
     MAX_LINKS_PER_PAGE,
@@ -133,6 +134,11 @@ def site_politeness(site: Site, overrides: dict[str, Any] | None = None) -> Poli
 def default_state_path(out_template: str) -> Path:
     """The state lives beside the output: in the template's fixed leading folder."""
     return JsonlWriter(out_template).root / STATE_FILE_NAME
+
+
+def default_archive_root(out_template: str) -> Path:
+    """The archive lives beside the output too: `{output folder}/archive/{site}/...`."""
+    return JsonlWriter(out_template).root / ARCHIVE_FOLDER_NAME
 
 
 def section_selector(site: Site) -> str:

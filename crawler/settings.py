@@ -64,6 +64,7 @@ MAX_COOKIE_BYTES_PER_HOST = 4096
 # later run fetches it again.
 ABANDON_AFTER_RUNS = 3
 # The archive (crawler/archive.py): every fetched page as WARC, `{root}/{site}/{date}-{n}.warc.gz`.
+ARCHIVE_FOLDER_NAME = "archive"  # default archive: this folder beside the output (the state's folder)
 ARCHIVE_ROOT = "out/archive"
 # A file that passes ARCHIVE_MAX_FILE_BYTES is closed and the next page starts file n+1. 1 GiB is
 # what Heritrix and Common Crawl write: few enough files for a long crawl, small enough to copy,
