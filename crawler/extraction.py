@@ -468,3 +468,27 @@ def _place(layout: Layout, dateline_text: str | None, first_paragraph: str | Non
             value = found.group("place") if "place" in pattern.groupindex else found.group(found.lastindex or 0)
             return normalize_space(value) or None
     return None
+
+
+def missing_required(article: Article, site: Site) -> tuple[str, list[str]]:
+    """(layout name, the required fields that came out empty): a non-empty list means the
+    extraction failed and the article must not be written as a record."""
+    name = article.provenance.get("layout", MISSING)
+    layout = next((layout for layout in site.layouts if layout.name == name), site.layouts[0])
+    values = {
+        "title": article.title,
+        "body": article.paragraphs,
+        "dateline": article.dateline.published or article.dateline.text,
+        "authors": article.authors,
+        "source": article.source,
+        "related": article.related,
+        "section": article.section,
+    }
+    return name, [field_name for field_name in layout.required if not values[field_name]]
+
+
+def extraction_failure_reason(layout: str, missing: list[str]) -> str:
+    """The typed reason a failed extraction is recorded with, e.g.
+    `extraction: body missing (layout 'default')`."""
+    fields_text = ", ".join(missing)
+    return f"extraction: {fields_text} missing (layout '{layout}')"

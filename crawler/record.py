@@ -38,6 +38,7 @@ class Article:
     source: str | None = None
     language: str | None = None
     fetched_at: str | None = None
+    revision: int = 1  # +1 each time re-extraction writes a changed record for the same URL
     provenance: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -70,6 +71,7 @@ class Article:
             "language": self.language,
             "fetched_at": self.fetched_at,
             "content_hash": self.content_hash,
+            "revision": self.revision,
             "provenance": dict(self.provenance),
         }
 

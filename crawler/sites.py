@@ -24,6 +24,9 @@ from .errors import ConfigError, UnknownSiteError
 DEFAULT_SELECTORS_DIR = Path("selectors")
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DEFAULT_PARAGRAPHS = "p, h2, h3, h4, h5, h6, li, blockquote, pre"
+# `required = [...]`, at the top level or per layout: the fields an article must have.
+REQUIRABLE_FIELDS = ("title", "body", "dateline", "authors", "source", "related", "section")
+DEFAULT_REQUIRED = ("title", "body")
 
 # ---------------------------------------------------------------- the parsed form
 
@@ -93,6 +96,8 @@ class Layout:
     dateline: DatelineRule
     related: RelatedRule | None
     strip: tuple[str, ...]
+    # Fields that must come out non-empty, or the article is a failed extraction (not written).
+    required: tuple[str, ...] = DEFAULT_REQUIRED
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ FIELD_KEYS = {"from", "clean", "pattern", "split"}
 BODY_KEYS = {"from", "paragraphs", "summary", "strip", "clean", "drop", "breaks"}
 DATELINE_KEYS = FIELD_KEYS | {"formats", "place"}
 RELATED_KEYS = {"container", "item", "title", "url", "dateline"}
-LAYOUT_KEYS = {"title", "section", "authors", "source", "body", "dateline", "related", "strip"}
+LAYOUT_KEYS = {"title", "section", "authors", "source", "body", "dateline", "related", "strip", "required"}
 SITE_KEYS = LAYOUT_KEYS | {"name", "domains", "language", "timezone", "layout", "crawl", "test_url"}
 CRAWL_KEYS = {"sections", "links", "article_url", "next_page", "max_pages", "render",
               "wait_for", "allow_private", "verified", "politeness"}
@@ -328,7 +333,16 @@ class _Reader:
             dateline=self.dateline_rule(merged.get("dateline", []), at("dateline")),
             related=self.related_rule(merged["related"], at("related")) if "related" in merged else None,
             strip=self.css_list(merged.get("strip", []), at("strip")),
+            required=self.required(merged.get("required", list(DEFAULT_REQUIRED)), at("required")),
         )
+
+    def required(self, value: Any, key: str) -> tuple[str, ...]:
+        names = self.strings(value, key)
+        for index, name in enumerate(names):
+            if name not in REQUIRABLE_FIELDS:
+                raise self.fail(f"{key}[{index}]", f"{name!r} is not a field; one of "
+                                + ", ".join(REQUIRABLE_FIELDS))
+        return tuple(dict.fromkeys(names))
 
     def crawl_rule(self, value: Any) -> CrawlRule:
         self.typed(value, dict, "crawl", "a table")

@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
@@ -49,7 +50,28 @@ CREATE TABLE section_walks (
     PRIMARY KEY (site, url)
 );
 """
-SCHEMA = ARTICLES_TABLE + SECTION_WALKS_TABLE  # a new file gets the latest schema at once
+# Version 2 -> 3: what the archive and re-extraction need (where each article's page is kept,
+# its record's revision, whether a failure was the fetch's or the extraction's), and the drift
+# alarm's per-run field match counts.
+MIGRATE_2_TO_3 = """
+ALTER TABLE articles ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;  -- of its last line, 0 when none was written
+ALTER TABLE articles ADD COLUMN archive_path TEXT;                    -- the WARC file its page is in
+ALTER TABLE articles ADD COLUMN archive_offset INTEGER;               -- and the page's first record
+ALTER TABLE articles ADD COLUMN failure_kind TEXT;                    -- 'fetch' or 'extraction'
+UPDATE articles SET revision = 1 WHERE status = 'done';
+CREATE TABLE field_matches (
+    site     TEXT NOT NULL,
+    run_at   TEXT NOT NULL,                 -- when the run started
+    field    TEXT NOT NULL,
+    matched  INTEGER NOT NULL,              -- articles where the field's selector matched
+    articles INTEGER NOT NULL,              -- articles extracted in the run
+    usual    TEXT,                          -- the fallback that matched most often
+    PRIMARY KEY (site, run_at, field)
+);
+"""
+# A new file gets the latest schema at once.
+SCHEMA = ARTICLES_TABLE + SECTION_WALKS_TABLE + MIGRATE_2_TO_3
+KEPT_MATCH_RUNS = 20  # per site: older runs' field match counts are deleted
 
 # Version 0 (no user_version) stored an article found but not fetched yet as a failure whose
 # reason was "found in section <name>; not fetched yet", and had no abandoned status.
@@ -99,9 +121,27 @@ def rekey_urls(db: sqlite3.Connection) -> None:
 
 # MIGRATIONS[n] takes a file from version n to n + 1: an SQL script, or a function of the
 # connection for a change SQL cannot make; append one for every schema or key change.
-MIGRATIONS = [MIGRATE_0_TO_1, rekey_urls]
+MIGRATIONS = [MIGRATE_0_TO_1, rekey_urls, MIGRATE_2_TO_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 PENDING = ("queued", "failed")  # statuses the next run fetches
+# ... except a failed extraction whose page is archived: `newscrawl reextract` recovers it, and
+# a re-fetch would only archive the same page again.
+REFETCHED = "status IN ('queued', 'failed') AND NOT (failure_kind = 'extraction' AND archive_path IS NOT NULL)"
+
+
+@dataclass(frozen=True)
+class ArchivedArticle:
+    """An article whose page is in the archive, as `archived_articles` returns it."""
+
+    url: str
+    site: str
+    status: str
+    section: str | None
+    content_hash: str | None
+    revision: int
+    archive_path: str
+    archive_offset: int
+    reason: str | None
 
 
 # SQLite's primary result codes for a write the disk refused.
@@ -178,30 +218,45 @@ class CrawlState:
         return bool(self._rows("SELECT 1 FROM articles WHERE url = ? AND status = 'done'", (url,)))
 
     def mark_done(self, url: str, site: str, content_hash: str,
-                  fetched_at: datetime | str | None = None) -> None:
-        """Record `url` as done. Call only after its JSON line is durably written.
+                  fetched_at: datetime | str | None = None, *, revision: int | None = None,
+                  archived: tuple[str, int] | None = None) -> None:
+        """Record `url` as done. Call only after its JSON line (and its archived page) is
+        durably written.
 
-        `content_hash` is the record's own (`Article.content_hash`).
+        `content_hash` is the record's own (`Article.content_hash`), `revision` the line's
+        (None keeps the one recorded, at least 1), `archived` the (file, offset) of its page.
         """
         self._rows(
             """INSERT INTO articles (url, site, status, content_hash, fetched_at, reason,
-                                     attempts, updated_at)
-               VALUES (?, ?, 'done', ?, ?, NULL, 1, ?)
+                                     attempts, updated_at, revision, archive_path, archive_offset,
+                                     failure_kind)
+               VALUES (:url, :site, 'done', :hash, :fetched_at, NULL, 1, :now,
+                       coalesce(:revision, 1), :path, :offset, NULL)
                ON CONFLICT (url) DO UPDATE SET
                    site = excluded.site, status = 'done', content_hash = excluded.content_hash,
-                   fetched_at = excluded.fetched_at, reason = NULL,
-                   attempts = articles.attempts + 1, updated_at = excluded.updated_at""",
-            (url, site, content_hash, _iso(fetched_at) if fetched_at else _now(), _now()),
+                   fetched_at = excluded.fetched_at, reason = NULL, failure_kind = NULL,
+                   attempts = articles.attempts + 1, updated_at = excluded.updated_at,
+                   revision = coalesce(:revision, max(articles.revision, 1)),
+                   archive_path = coalesce(:path, articles.archive_path),
+                   archive_offset = CASE WHEN :path IS NULL THEN articles.archive_offset
+                                         ELSE :offset END""",
+            {"url": url, "site": site, "hash": content_hash,
+             "fetched_at": _iso(fetched_at) if fetched_at else _now(), "now": _now(),
+             "revision": revision, "path": archived[0] if archived else None,
+             "offset": archived[1] if archived else None},
         )
 
     def record_failure(self, url: str, site: str, reason: str, *, permanent: bool = False,
-                       abandon_after: int = ABANDON_AFTER_RUNS) -> None:
+                       abandon_after: int = ABANDON_AFTER_RUNS, kind: str = "fetch",
+                       archived: tuple[str, int] | None = None) -> None:
         """Record that `url` failed and why; the next run tries it again.
 
         A `permanent` failure (one a retry cannot mend, such as HTTP 414) is counted, and in the
         run where the count reaches `abandon_after` the article is abandoned: no later run
         fetches it, and its reason says so. A failure that is not permanent leaves the count as
         it is. An article already done stays done: a later failed re-fetch must not un-see it.
+        `kind` is "fetch" or "extraction" (the page came, its required fields did not);
+        `archived` the (file, offset) of the page, which `newscrawl reextract` reads.
         """
         with self.transaction():
             rows = self._rows("SELECT status, permanent_failures FROM articles WHERE url = ?", (url,))
@@ -213,14 +268,19 @@ class CrawlState:
                 reason = f"abandoned after {runs} runs: {reason}"
             self._rows(
                 """INSERT INTO articles (url, site, status, reason, attempts, permanent_failures,
-                                         updated_at)
-                   VALUES (?, ?, ?, ?, 1, ?, ?)
+                                         updated_at, failure_kind, archive_path, archive_offset)
+                   VALUES (:url, :site, :status, :reason, 1, :runs, :now, :kind, :path, :offset)
                    ON CONFLICT (url) DO UPDATE SET
                        status = excluded.status, reason = excluded.reason,
                        attempts = articles.attempts + 1,
                        permanent_failures = excluded.permanent_failures,
-                       updated_at = excluded.updated_at""",
-                (url, site, status, reason, runs, _now()))
+                       updated_at = excluded.updated_at, failure_kind = excluded.failure_kind,
+                       archive_path = coalesce(:path, articles.archive_path),
+                       archive_offset = CASE WHEN :path IS NULL THEN articles.archive_offset
+                                             ELSE :offset END""",
+                {"url": url, "site": site, "status": status, "reason": reason, "runs": runs,
+                 "now": _now(), "kind": kind, "path": archived[0] if archived else None,
+                 "offset": archived[1] if archived else None})
 
     def enqueue(self, site: str, found: list[tuple[str, str | None]]) -> list[str]:
         """Record articles found (url, section) but not fetched yet, in one commit; return the
@@ -243,9 +303,10 @@ class CrawlState:
         return to_fetch
 
     def pending(self, site: str) -> list[tuple[str, str | None]]:
-        """(url, section) of `site`'s articles queued or failed, oldest first: the next run's."""
+        """(url, section) of `site`'s articles queued or failed, oldest first: the next run's.
+        A failed extraction whose page is archived is left to `newscrawl reextract`."""
         return [(url, section) for url, section in self._rows(
-            """SELECT url, section FROM articles WHERE site = ? AND status IN ('queued', 'failed')
+            f"""SELECT url, section FROM articles WHERE site = ? AND {REFETCHED}
                ORDER BY updated_at, url""", (site,))]
 
     @contextmanager
@@ -286,6 +347,75 @@ class CrawlState:
         """Why `url` last failed or was abandoned; None if it never failed, or is now done."""
         rows = self._rows("SELECT reason FROM articles WHERE url = ?", (url,))
         return rows[0][0] if rows else None
+
+    def archived_articles(self, sites: list[str], statuses: tuple[str, ...],
+                          since: str | None = None) -> list[ArchivedArticle]:
+        """Articles of `sites` in `statuses` whose page is in the archive, fetched (or, for a
+        failure, last tried) at or after `since` (ISO 8601), in the order they were recorded."""
+        marks = ", ".join("?" * len(statuses))
+        sites_marks = ", ".join("?" * len(sites))
+        rows = self._rows(
+            f"""SELECT url, site, status, section, content_hash, revision, archive_path,
+                       archive_offset, reason
+                FROM articles
+                WHERE site IN ({sites_marks}) AND status IN ({marks}) AND archive_path IS NOT NULL
+                  AND coalesce(fetched_at, updated_at) >= ?
+                ORDER BY updated_at, url""", (*sites, *statuses, since or ""))
+        return [ArchivedArticle(*row) for row in rows]
+
+    def revision(self, url: str) -> int:
+        """The revision of `url`'s last written line; 0 when none was written."""
+        rows = self._rows("SELECT revision FROM articles WHERE url = ?", (url,))
+        return rows[0][0] if rows else 0
+
+    def forget(self, urls: list[str]) -> int:
+        """Forget these articles (canonical URLs): the next crawl that finds one fetches it as
+        new. Returns how many were known."""
+        with self.transaction():
+            return sum(self._db.execute("DELETE FROM articles WHERE url = ?", (url,)).rowcount
+                       for url in urls)
+
+    def forget_site(self, site: str) -> int:
+        """Forget every article of `site`, its section walks and its drift baselines."""
+        with self.transaction():
+            count = self._db.execute("DELETE FROM articles WHERE site = ?", (site,)).rowcount
+            self._db.execute("DELETE FROM section_walks WHERE site = ?", (site,))
+            self._db.execute("DELETE FROM field_matches WHERE site = ?", (site,))
+        return count
+
+    def record_field_matches(self, site: str, run_at: str,
+                             matches: dict[str, tuple[int, int, str | None]]) -> None:
+        """One run's {field: (matched, articles, usual fallback)} for the drift alarm; runs past
+        the last KEPT_MATCH_RUNS of the site are deleted."""
+        with self.transaction():
+            for field_name, (matched, articles, usual) in matches.items():
+                self._rows(
+                    """INSERT OR REPLACE INTO field_matches (site, run_at, field, matched, articles, usual)
+                       VALUES (?, ?, ?, ?, ?, ?)""", (site, run_at, field_name, matched, articles, usual))
+            self._rows(
+                """DELETE FROM field_matches WHERE site = ? AND run_at NOT IN (
+                       SELECT DISTINCT run_at FROM field_matches WHERE site = ?
+                       ORDER BY run_at DESC LIMIT ?)""", (site, site, KEPT_MATCH_RUNS))
+
+    def field_baseline(self, site: str, runs: int, min_articles: int) -> dict[str, tuple[int, int, str | None]]:
+        """{field: (matched, articles, usual)} summed over the site's last `runs` runs that
+        extracted at least `min_articles` articles; usual is the fallback most runs named."""
+        recent = [run_at for (run_at,) in self._rows(
+            """SELECT run_at FROM field_matches WHERE site = ? GROUP BY run_at
+               HAVING max(articles) >= ? ORDER BY run_at DESC LIMIT ?""", (site, min_articles, runs))]
+        if not recent:
+            return {}
+        marks = ", ".join("?" * len(recent))
+        baseline: dict[str, tuple[int, int, str | None]] = {}
+        for field_name, matched, articles in self._rows(
+                f"""SELECT field, sum(matched), sum(articles) FROM field_matches
+                    WHERE site = ? AND run_at IN ({marks}) GROUP BY field""", (site, *recent)):
+            usual = self._rows(
+                f"""SELECT usual FROM field_matches WHERE site = ? AND field = ? AND run_at IN ({marks})
+                      AND usual IS NOT NULL GROUP BY usual ORDER BY count(*) DESC, max(run_at) DESC
+                    LIMIT 1""", (site, field_name, *recent))
+            baseline[field_name] = (matched, articles, usual[0][0] if usual else None)
+        return baseline
 
     def section_walk_complete(self, site: str, url: str) -> bool:
         """True when the last walk of the section starting at `url` reached its end (the last
