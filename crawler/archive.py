@@ -41,6 +41,7 @@ import io
 import os
 import re
 import socket
+import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -150,12 +151,16 @@ class ArchiveWriter:
         self.gzip_level = gzip_level
         self._clock = clock
         self._open: dict[str, _OpenFile] = {}
+        # The crawl writes pages from worker threads, so the disk's wait overlaps the event loop;
+        # records are compressed outside the lock, appended one page at a time under it.
+        self._lock = threading.Lock()
 
     def path_for(self, site: str) -> Path:
         """The file a page of `site` written now goes to (the open one, or the next to open)."""
-        current = self._current(site)
-        if current is not None:
-            return current.path
+        with self._lock:
+            current = self._current(site)
+            if current is not None:
+                return current.path
         day = self._day()
         return self._folder(site) / f"{day}-{_last_number(self._folder(site), day)}.warc.gz"
 
@@ -165,7 +170,8 @@ class ArchiveWriter:
         Claimed before the crawl's first fetch, so a clash with another crawl ends the run
         before any site was asked for anything. Raises OutputLockedError.
         """
-        return self._file(site).path
+        with self._lock:
+            return self._file(site).path
 
     def write_page(self, site: str, *, url: str, status: int, headers: list[tuple[str, str]],
                    body: bytes | None, fetched_at: datetime, rendered_dom: str | None = None,
@@ -204,9 +210,10 @@ class ArchiveWriter:
 
     def close(self) -> None:
         """Release every file; one claimed but never written to is removed, not left empty."""
-        for opened in self._open.values():
-            opened.release()
-        self._open.clear()
+        with self._lock:
+            for opened in self._open.values():
+                opened.release()
+            self._open.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -217,8 +224,12 @@ class ArchiveWriter:
     # ------------------------------------------------------------------ files
 
     def _append(self, site: str, records: list[_Record]) -> PageLocation:
-        opened = self._file(site)
         members = [(record, _gzip_member(record.to_bytes(), self.gzip_level)) for record in records]
+        with self._lock:
+            return self._append_members(site, members)
+
+    def _append_members(self, site: str, members: list[tuple[_Record, bytes]]) -> PageLocation:
+        opened = self._file(site)
         size_before = os.fstat(opened.fd).st_size
         if size_before == 0:  # a new file: its warcinfo goes out with its first page
             info = _warcinfo(opened.path.name, site)
@@ -262,7 +273,7 @@ class ArchiveWriter:
         number = _last_number(folder, day)
         while True:
             path = folder / f"{day}-{number}.warc.gz"
-            fd, created = _open_locked(path, create=True)
+            fd, created = _open_locked(path, create=True, flags="--archive (or --out) and --state")
             try:
                 repair_locked(fd, path)
                 if created:

@@ -7,9 +7,13 @@ many as the site's per-host concurrency) fetch and extract them meanwhile. All s
 once, so pages of different hosts are in flight together; each host is paced by its own
 HostPacer.
 
-An article's line is written (and fsynced) before it is marked done, so a crash can only
-cause a re-fetch; `reconcile` at start-up marks lines written just before a crash as done,
-so the re-fetch never duplicates them either.
+Every fetched page goes to the archive (WARC, crawler/archive.py), whatever its extraction
+gives. An article whose required fields come out empty is not written: it is recorded as a
+failed extraction, with its archived page, for `newscrawl reextract` once the selector file is
+fixed. Otherwise its page (fsynced) and its line (fsynced) are on disk before it is marked done,
+so a crash can only cause a re-fetch; `reconcile` at start-up marks lines written just before
+a crash as done, so the re-fetch never duplicates them either. At the end of each site the
+drift alarm (crawler/drift.py) compares the run's field match shares with recent runs'.
 """
 
 from __future__ import annotations
@@ -21,18 +25,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .archive import ArchiveWriter, PageLocation
+from .drift import MATCH_FIELDS, DriftThresholds, FieldTally, drift_warnings
 from .errors import ExtractionError, ExtractionTimeout, FetchError, StorageError
 from .extract_pool import ExtractPool
-from .extraction import Page, absolute_url, fallback_values
+from .extraction import Page, absolute_url, extraction_failure_reason, fallback_values, missing_required
 from .fetch import Fetcher, FetchResult
 from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
 from .preflight import check_crawl_paths
 from .progress import Progress
-from .record import MISSING
 from .recovery import empty_state_warning, reconcile
 from .settings import (
     ARCHIVE_FOLDER_NAME,
+    ARCHIVE_LISTING_PAGES,
     DEFAULT_POLITENESS,
     EXTRACT_TIMEOUT,
     MAX_LINKS_PER_PAGE,
@@ -48,8 +54,6 @@ from .sites import Site
 from .state import CrawlState, run_lock
 from .urls import canonical_url, host_of, in_domains, is_fetchable
 
-MATCH_FIELDS = ("title", "dateline", "body", "authors", "source", "related", "section")
-
 
 # ------------------------------------------------------------------ the summary
 
@@ -64,18 +68,37 @@ class SiteSummary:
     failed: int = 0
     retries: int = 0
     robots_skips: int = 0
-    matched: dict[str, int] = field(default_factory=dict)  # field -> articles where it matched
+    archived: int = 0  # pages written to the archive (articles and section pages)
+    tally: FieldTally = field(default_factory=FieldTally)  # every article extracted, failed ones too
+    # field -> {"count", "layout", "sample_url"}: articles not written because it came out empty
+    extraction_failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # DriftWarning.to_dict()
     failures: list[dict[str, str]] = field(default_factory=list)
 
     def match_share(self) -> dict[str, float]:
-        """Per field, the share of this run's new articles where the selector matched."""
-        if not self.new:
+        """Per field, the share of this run's extracted articles where the selector matched."""
+        if not self.tally.articles:
             return {}
-        return {name: round(self.matched.get(name, 0) / self.new, 3) for name in MATCH_FIELDS}
+        return {name: round(self.tally.share(name), 3) for name in MATCH_FIELDS}
+
+    def count_extraction_failure(self, missing: list[str], layout: str, url: str) -> None:
+        for name in missing:
+            entry = self.extraction_failures.setdefault(name, {"count": 0, "layout": layout,
+                                                               "sample_url": url})
+            entry["count"] += 1
+
+    def alarms(self) -> list[str]:
+        """What an operator must hear of even with -q: fields that failed articles, drift."""
+        lines = [f"{self.site}: {entry['count']} article{'s' * (entry['count'] != 1)} not written: "
+                 f"{name} missing (layout '{entry['layout']}'), e.g. {entry['sample_url']}; fix the "
+                 "selector file, then `newscrawl reextract` recovers them from the archive"
+                 for name, entry in self.extraction_failures.items()]
+        return lines + [warning["message"] for warning in self.drift]
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
-        values.pop("matched")
+        values.pop("tally")
+        values["extracted"] = self.tally.articles
         values["match_share"] = self.match_share()
         return values
 
@@ -92,11 +115,16 @@ class CrawlSummary:
 
     @property
     def ok(self) -> bool:
-        return not (self.total("failed") or self.total("pages_failed"))
+        return not (self.total("failed") or self.total("pages_failed") or self.alarms())
+
+    def alarms(self) -> list[str]:
+        return [line for site in self.sites for line in site.alarms()]
 
     def to_dict(self) -> dict[str, Any]:
         totals = {name: self.total(name) for name in
-                  ("sections", "pages", "pages_failed", "new", "seen", "failed", "retries", "robots_skips")}
+                  ("sections", "pages", "pages_failed", "new", "seen", "failed", "retries", "robots_skips",
+                   "archived")}
+        totals["drift_warnings"] = sum(len(site.drift) for site in self.sites)
         return {"elapsed_seconds": round(self.elapsed, 2), "stopped": self.stopped,
                 "storage_error": self.storage_error, "totals": totals,
                 "sites": {site.site: site.to_dict() for site in self.sites}}
@@ -118,6 +146,7 @@ class CrawlSummary:
                 lines.append(f"  failed {failure['url']}: {failure['reason']}")
             if len(site.failures) > 10:
                 lines.append(f"  ... and {len(site.failures) - 10} more failures")
+        lines.extend(self.alarms())
         if self.storage_error:
             lines.append(f"run stopped: {self.storage_error}")
         lines.append(f"{self.elapsed:.1f}s" + ("  (stopped early by a signal)" if self.stopped else ""))
@@ -192,6 +221,8 @@ class _Run:
     stop: asyncio.Event
     user_agent: str
     extractor: ExtractPool
+    archive: ArchiveWriter | None = None  # None with --no-archive
+    archive_listing_pages: bool = ARCHIVE_LISTING_PAGES
     halted: StorageError | None = None  # the first write that failed; nothing more is fetched
 
     @property
@@ -207,8 +238,8 @@ class _Run:
 
 class SiteCrawl:
     def __init__(self, site: Site, run: _Run, *, sections: dict[str, str], settings: PolitenessSettings,
-                 render: str, max_pages: int):
-        self.site, self.run = site, run
+                 render: str, max_pages: int, rewalk: bool = False):
+        self.site, self.run, self.rewalk = site, run, rewalk
         self.sections, self.settings, self.render, self.max_pages = sections, settings, render, max_pages
         self.summary = SiteSummary(site.name)
         self.pacer = HostPacer(settings)
@@ -265,7 +296,7 @@ class SiteCrawl:
         # unread, so until a walk reaches the end a page of seen articles does not end paging.
         self.summary.sections += 1
         start, state = canonical_url(url), self.run.state
-        trust_seen = state.section_walk_complete(self.site.name, start)
+        trust_seen = not self.rewalk and state.section_walk_complete(self.site.name, start)
         state.mark_section_walk(self.site.name, start, complete=False)
         if await self._walk_section(name, start, trust_seen):
             state.mark_section_walk(self.site.name, start, complete=True)
@@ -297,6 +328,8 @@ class SiteCrawl:
                 return False
             self.summary.pages += 1
             self.summary.retries += result.attempts - 1
+            if self.run.archive_listing_pages:
+                await self._archive(result, datetime.now(UTC))
             page = Page(result.html, result.final_url)
             links, dropped = self.article_links(page, result.final_url)
             if dropped:
@@ -372,13 +405,16 @@ class SiteCrawl:
             self.summary.robots_skips += 1
         return False
 
-    def _record_failure(self, url: str, reason: str, attempts: int = 1, permanent: bool = False) -> None:
+    def _record_failure(self, url: str, reason: str, attempts: int = 1, permanent: bool = False,
+                        kind: str = "fetch", archived: PageLocation | None = None) -> None:
         """Count a failed article, say why, and keep it in the state for the next run (a
-        `permanent` failure, in enough runs, abandons the article: see ABANDON_AFTER_RUNS)."""
+        `permanent` failure, in enough runs, abandons the article: see ABANDON_AFTER_RUNS).
+        A failed extraction (`kind`) with its page `archived` waits for `newscrawl reextract`."""
         self.summary.retries += attempts - 1
         self.summary.failed += 1
         self.summary.failures.append({"url": url, "reason": reason})
-        self.run.state.record_failure(url, self.site.name, reason, permanent=permanent)
+        self.run.state.record_failure(url, self.site.name, reason, permanent=permanent, kind=kind,
+                                      archived=_where(archived))
         self.run.progress.article(self.site.name, url, "failed", reason)
 
     def _enqueue(self, items: list[tuple[str, str | None]], remember: bool = False) -> None:
@@ -431,30 +467,76 @@ class SiteCrawl:
             return
         self.summary.retries += result.attempts - 1
         await asyncio.sleep(0)  # let the worker waiting for the slot start the next page first
-        fetched_at = _now_iso()
+        fetched = datetime.now(UTC)
+        fetched_at = fetched.isoformat(timespec="seconds")
+        # The page goes to the archive (in a thread, fsync included) while it is extracted.
+        archiving = asyncio.ensure_future(self._archive(result, fetched))
         try:  # in a worker process, under the time limit: the key and the record
             key, article = await self.run.extractor.extract(self.site, result.html, result.final_url,
                                                             fetched_at)
         except ExtractionError as exc:  # over the time limit, or its worker died
+            archived = await archiving
             # A page over the limit will be over it on every run: abandoned in time, as a 414 is.
-            self._record_failure(url, str(exc), permanent=isinstance(exc, ExtractionTimeout))
+            self._record_failure(url, str(exc), permanent=isinstance(exc, ExtractionTimeout),
+                                 kind="extraction", archived=archived)
             return
+        except BaseException:
+            await asyncio.wait({archiving})  # a write under way is finished, never torn
+            raise
+        archived = await archiving  # StorageError: the run stops, nothing is marked done
         if state.is_seen(key):  # another spelling of an article already written
-            state.mark_done(url, name, article.content_hash, fetched_at)
+            state.mark_done(url, name, article.content_hash, fetched_at, archived=_where(archived))
             self.summary.seen += 1
             self.run.progress.article(name, url, "seen", f"same as {key}")
             return
         if section is not None:
             article.section, article.provenance["section"] = section, "crawl"
+        self.summary.tally.add(url, article)
+        layout, missing = missing_required(article, self.site)
+        if missing:  # an empty body is a broken selector, not an article: kept for reextract
+            self.summary.count_extraction_failure(missing, layout, url)
+            self._record_failure(url, extraction_failure_reason(layout, missing), kind="extraction",
+                                 archived=archived)
+            return
         self.run.writer.write(article.to_dict())  # durable first ...
-        state.mark_done(key, name, article.content_hash, fetched_at)  # ... then seen
-        if key != url:
-            state.mark_done(url, name, article.content_hash, fetched_at)
+        with state.transaction():  # ... then seen
+            state.mark_done(key, name, article.content_hash, fetched_at, revision=article.revision,
+                            archived=_where(archived))
+            if key != url:
+                state.mark_done(url, name, article.content_hash, fetched_at, revision=article.revision,
+                                archived=_where(archived))
         self.summary.new += 1
-        for field_name in MATCH_FIELDS:
-            if article.provenance.get(field_name, MISSING) != MISSING:
-                self.summary.matched[field_name] = self.summary.matched.get(field_name, 0) + 1
         self.run.progress.article(name, key, "new")
+
+    async def _archive(self, result: FetchResult, fetched: datetime) -> PageLocation | None:
+        """Write a fetched page to the archive, durably, off the event loop; None without one."""
+        archive = self.run.archive
+        if archive is None:
+            return None
+        # A transport that could not give the served body leaves the DOM it read as the page.
+        rendered = result.html if result.rendered or result.body is None else None
+        headers = result.raw_headers or list(result.headers.items())
+        location = await asyncio.to_thread(
+            archive.write_page, self.site.name, url=result.final_url, status=result.status,
+            headers=headers, body=result.body, fetched_at=fetched, rendered_dom=rendered,
+            http_version=result.http_version, body_decoded=result.body_decoded)
+        self.summary.archived += 1
+        return location
+
+    def finish(self, thresholds: DriftThresholds, run_at: str) -> None:
+        """At the site's end: the drift alarm, then this run's field match counts stored."""
+        state, tally = self.run.state, self.summary.tally
+        if not tally.articles:
+            return
+        baseline = state.field_baseline(self.site.name, thresholds.baseline_runs, thresholds.min_articles)
+        warnings = drift_warnings(self.site.name, tally, baseline, thresholds)
+        self.summary.drift = [warning.to_dict() for warning in warnings]
+        state.record_field_matches(self.site.name, run_at, tally.counts())
+
+
+def _where(location: PageLocation | None) -> tuple[str, int] | None:
+    """An archived page's (file, offset), as the state keeps it."""
+    return None if location is None else (str(location.path), location.offset)
 
 
 # ------------------------------------------------------------------ the whole crawl
@@ -466,7 +548,9 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                 render_override: str | None = None, progress: Progress | None = None,
                 stop_event: asyncio.Event | None = None, user_agent: str = USER_AGENT,
                 fetcher: Fetcher | None = None, extract_timeout: float = EXTRACT_TIMEOUT,
-                stop_grace: float = STOP_GRACE) -> CrawlSummary:
+                stop_grace: float = STOP_GRACE, archive_root: Path | str | None = None,
+                archive: bool = True, archive_listing_pages: bool = ARCHIVE_LISTING_PAGES,
+                rewalk: bool = False, drift: DriftThresholds = DriftThresholds()) -> CrawlSummary:
     """Crawl `sites` once. Raises LockHeldError when another run holds the state's lock, and
     OutputLockedError when another crawl is writing one of today's output files.
 
@@ -475,6 +559,11 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
     flight finish (for `stop_grace` seconds at most, then they are cancelled) and fetches
     nothing more. A `fetcher` may be shared between runs. An article whose extraction takes
     longer than `extract_timeout` seconds fails.
+
+    Pages are archived under `archive_root` (default: `archive/` beside the output) unless
+    `archive` is False; `archive_listing_pages` archives section pages too. `rewalk` walks
+    every section on (up to max_pages) past pages of articles already seen. `drift` holds the
+    drift alarm's thresholds.
     """
     started = asyncio.get_running_loop().time()
     writer = JsonlWriter(out_template)
@@ -482,12 +571,20 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
     stop = stop_event or asyncio.Event()
     progress = progress or Progress()
     summary = CrawlSummary()
-    check_crawl_paths(writer, state_path, [site.name for site in sites])  # exit 2, nothing fetched
+    archive_writer = None
+    if archive:
+        archive_writer = ArchiveWriter(archive_root if archive_root is not None
+                                       else default_archive_root(out_template))
+    run_at = _now_iso()
+    # exit 2, nothing fetched
+    check_crawl_paths(writer, state_path, [site.name for site in sites], archive_writer)
     with run_lock(state_path), CrawlState(state_path) as state:
         extractor = ExtractPool(timeout=extract_timeout, stop=stop)
         try:
             for site in sites:  # before any fetch: a crawl sharing our output stops us here
                 writer.claim(site.name)
+                if archive_writer is not None:
+                    archive_writer.claim(site.name)
             if warning := empty_state_warning(state, state_path, out_template):
                 print(warning, file=sys.stderr, flush=True)
             reconcile(writer, state, sites)
@@ -498,14 +595,20 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                 await fetcher.__aenter__()
             try:
                 run = _Run(fetcher, state, writer, progress, _Budget(max_articles), stop, user_agent,
-                           extractor)
+                           extractor, archive_writer, archive_listing_pages)
                 crawls = [SiteCrawl(site, run,
                                     sections=(sections_override or {}).get(site.name, site.crawl.sections),
                                     settings=site_politeness(site, politeness_overrides),
                                     render=render_override or site.crawl.render,
-                                    max_pages=max_pages or site.crawl.max_pages)
+                                    max_pages=max_pages or site.crawl.max_pages, rewalk=rewalk)
                           for site in sites]
                 summary.sites = await _crawl_sites(crawls, stop, stop_grace)
+                if run.halted is None:
+                    try:
+                        for site_crawl in crawls:
+                            site_crawl.finish(drift, run_at)
+                    except StorageError as error:
+                        run.halt(error)
                 if run.halted is not None:
                     summary.storage_error = str(run.halted)
             finally:
@@ -514,6 +617,8 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
         finally:
             extractor.close()  # every worker process ends with the crawl
             writer.close()
+            if archive_writer is not None:
+                archive_writer.close()
             progress.close()
     summary.stopped = stop.is_set()
     summary.elapsed = asyncio.get_running_loop().time() - started

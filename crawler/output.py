@@ -152,11 +152,12 @@ def _is_record(line: bytes) -> bool:
         return False
 
 
-def _open_locked(path: Path, *, create: bool) -> tuple[int, bool]:
+def _open_locked(path: Path, *, create: bool, flags: str = "--out and --state") -> tuple[int, bool]:
     """Open `path` to read and append, under an exclusive flock; (fd, whether we created it).
 
     Raises OutputLockedError at once when another open file holds the lock, and
-    FileNotFoundError when the file is missing and `create` is false.
+    FileNotFoundError when the file is missing and `create` is false. `flags` names the
+    options that give each crawl a file of its own.
     """
     for _ in range(OPEN_ATTEMPTS):
         created = False
@@ -179,13 +180,13 @@ def _open_locked(path: Path, *, create: bool) -> tuple[int, bool]:
                 raise
             who = f"another crawl (process {holder})" if holder else "another crawl"
             raise OutputLockedError(
-                f"{who} is writing {path}; two crawls cannot share an output file: "
-                "give each its own --out and --state") from None
+                f"{who} is writing {path}; two crawls cannot share it: "
+                f"give each its own {flags}") from None
         if _is_same_file(fd, path):
             return fd, created
         os.close(fd)  # its last holder removed it (empty) between our open and our lock
     raise OutputLockedError(f"{path} keeps being removed and created again while we open it; "
-                            "is another crawl writing it? Give each its own --out and --state")
+                            f"is another crawl writing it? Give each its own {flags}")
 
 
 def _is_same_file(fd: int, path: Path) -> bool:

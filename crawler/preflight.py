@@ -56,12 +56,19 @@ def _problem(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def check_crawl_paths(writer, state_path: Path, site_names: list[str]) -> None:
-    """Every path a crawl of `site_names` writes today: each site's output file, the state."""
+def check_crawl_paths(writer, state_path: Path, site_names: list[str], archive=None) -> None:
+    """Every path a crawl of `site_names` writes today: each site's output file, the state,
+    and each site's archive file (when `archive`, an ArchiveWriter, is given)."""
     for name in site_names:
         try:
             path = writer.path_for(name)
         except ValueError as exc:  # e.g. a symlinked folder that leads out of the output root
             raise PathNotWritable(writer.template, str(exc)) from None
         check_writable_file(path, "output file")
+        if archive is not None:
+            try:
+                archive_path = archive.path_for(name)
+            except ValueError as exc:
+                raise PathNotWritable(str(archive.root), str(exc)) from None
+            check_writable_file(archive_path, "archive")
     check_writable_file(Path(state_path), "state")

@@ -73,6 +73,15 @@ ARCHIVE_MAX_FILE_BYTES = 1024 ** 3
 # gzip level of each record. Measured on news pages (bench/warc_speed.py): level 9 costs about
 # a third more CPU per page than 6, for files within 1% of the same size.
 ARCHIVE_GZIP_LEVEL = 6
+# Section pages are archived beside the articles (what a section listed, when). False keeps
+# articles only.
+ARCHIVE_LISTING_PAGES = True
+# The drift alarm (crawler/drift.py): a field whose selector matched this many percentage
+# points less than in the site's last DRIFT_BASELINE_RUNS runs, over at least
+# DRIFT_MIN_ARTICLES articles of this run, is reported (and the run exits 1).
+DRIFT_DROP_POINTS = 20
+DRIFT_MIN_ARTICLES = 10
+DRIFT_BASELINE_RUNS = 5
 
 
 @dataclass(frozen=True)

@@ -289,12 +289,12 @@ class CrawlState:
         to_fetch = []
         with self.transaction():
             for url, section in found:
-                row = self._rows("SELECT status FROM articles WHERE url = ?", (url,))
+                row = self._rows(f"SELECT status, {REFETCHED} FROM articles WHERE url = ?", (url,))
                 if not row:
                     self._rows(
                         """INSERT INTO articles (url, site, status, section, updated_at)
                            VALUES (?, ?, 'queued', ?, ?)""", (url, site, section, _now()))
-                elif row[0][0] in PENDING:
+                elif row[0][1]:  # queued, or failed (not an archived failed extraction)
                     self._rows("UPDATE articles SET section = coalesce(section, ?) WHERE url = ?",
                                (section, url))
                 else:

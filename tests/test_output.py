@@ -169,7 +169,7 @@ def test_a_second_writer_process_on_the_same_file_fails_at_once_and_names_the_fi
         assert second.returncode == 3, second.stderr
         message = second.stdout.strip()
         assert message == (f"another crawl (process {holder.pid}) is writing {path}; two crawls "
-                           "cannot share an output file: give each its own --out and --state")
+                           "cannot share it: give each its own --out and --state")
         assert [r["n"] for r in read_records(path)] == [0]
     finally:
         stop(holder)

@@ -291,7 +291,7 @@ def test_a_crawl_sharing_another_crawls_output_exits_3_before_fetching_anything(
         holder.stdout.close()
     assert result.returncode == 3, result.stderr
     assert result.stderr == (f"newscrawl: another crawl (process {holder.pid}) is writing {path}; two "
-                             "crawls cannot share an output file: give each its own --out and --state\n")
+                             "crawls cannot share it: give each its own --out and --state\n")
     assert demo_server.requests == []  # not even robots.txt
     assert os.path.getsize(path) == 0
 
