@@ -261,6 +261,28 @@ def cmd_state_rebuild(args) -> int:
     return EXIT_OK
 
 
+def cmd_state_forget(args) -> int:
+    from .crawl import default_state_path
+    from .state import CrawlState, run_lock
+    from .urls import canonical_url
+
+    if bool(args.urls) == bool(args.site):
+        raise ConfigError("state forget", "URL or --site", "name the articles' URLs, or --site NAME (not both)")
+    state_path = Path(args.state) if args.state else default_state_path(args.out)
+    if not state_path.exists():
+        raise ConfigError(str(state_path), "--state", "no such state file")
+    with run_lock(state_path), CrawlState(state_path) as state:
+        if args.site:
+            forgotten = state.forget_site(args.site)
+            what = f"every article of {args.site} ({forgotten}), its section walks and drift baselines"
+        else:
+            forgotten = state.forget([canonical_url(url) for url in args.urls])
+            what = f"{forgotten} of {len(args.urls)} articles named"
+    print(f"{state_path}: forgot {what}; the next crawl fetches them as new "
+          "(lines already written stay in the output)")
+    return EXIT_OK if args.site or forgotten == len(args.urls) else EXIT_PARTIAL
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newscrawl",
@@ -358,6 +380,19 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--state", metavar="PATH",
                          help="SQLite state file (default: state.sqlite beside the output)")
     rebuild.set_defaults(run=cmd_state_rebuild)
+    forget = state_commands.add_parser(
+        "forget", help="make the crawler forget articles, so the next crawl fetches them again",
+        description="Delete the state's rows of the articles named (any spelling of their URL), "
+        "or of every article of --site NAME (with its section walks and drift baselines). The "
+        "next crawl that finds them fetches and writes them as new; lines already written stay "
+        "in the output. Takes the state's lock. Exits 1 when some URL named was not known.")
+    forget.add_argument("urls", nargs="*", metavar="URL")
+    forget.add_argument("--site", metavar="NAME", help="every article of this site")
+    forget.add_argument("--out", metavar="TEMPLATE", default=OUTPUT_TEMPLATE,
+                        help="the crawl's output path template (default: %(default)s)")
+    forget.add_argument("--state", metavar="PATH",
+                        help="SQLite state file (default: state.sqlite beside the output)")
+    forget.set_defaults(run=cmd_state_forget)
 
     _add_crawl_commands(commands, selectors_option)
     return parser

@@ -26,10 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from .archive import ArchiveWriter, PageLocation
-from .drift import MATCH_FIELDS, DriftThresholds, FieldTally, drift_warnings
+from .drift import DEFAULT_THRESHOLDS, MATCH_FIELDS, DriftThresholds, FieldTally, drift_warnings
 from .errors import ExtractionError, ExtractionTimeout, FetchError, StorageError
 from .extract_pool import ExtractPool
-from .extraction import Page, absolute_url, extraction_failure_reason, fallback_values, missing_required
+from .extraction import (
+    Page,
+    absolute_url,
+    extraction_failure_reason,
+    fallback_values,
+    missing_required,
+)
 from .fetch import Fetcher, FetchResult
 from .output import JsonlWriter
 from .polite import HostPacer, RobotsCache
@@ -53,7 +59,6 @@ from .settings import (
 from .sites import Site
 from .state import CrawlState, run_lock
 from .urls import canonical_url, host_of, in_domains, is_fetchable
-
 
 # ------------------------------------------------------------------ the summary
 
@@ -550,7 +555,7 @@ async def crawl(sites: list[Site], *, out_template: str = OUTPUT_TEMPLATE,
                 fetcher: Fetcher | None = None, extract_timeout: float = EXTRACT_TIMEOUT,
                 stop_grace: float = STOP_GRACE, archive_root: Path | str | None = None,
                 archive: bool = True, archive_listing_pages: bool = ARCHIVE_LISTING_PAGES,
-                rewalk: bool = False, drift: DriftThresholds = DriftThresholds()) -> CrawlSummary:
+                rewalk: bool = False, drift: DriftThresholds = DEFAULT_THRESHOLDS) -> CrawlSummary:
     """Crawl `sites` once. Raises LockHeldError when another run holds the state's lock, and
     OutputLockedError when another crawl is writing one of today's output files.
 

@@ -1,4 +1,4 @@
-"""`newscrawl crawl` and `newscrawl demo-site`: arguments, the --every loop, signals, exit codes.
+"""`newscrawl crawl`, `reextract` and `demo-site`: arguments, the --every loop, signals, exit codes.
 
 Exit codes: crawler.errors.ExitCode (0 ok or stopped by a signal, 1 some articles failed,
 2 configuration error or an unwritable path found before any fetch, 3 a lock is held, 4 the
@@ -7,13 +7,14 @@ output or state could not be written mid-run).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import re
 import signal
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -30,8 +31,11 @@ def add_commands(commands, selectors_option) -> None:
     crawl = commands.add_parser(
         "crawl", help="crawl site sections into JSON lines (politely, incrementally)",
         description="Visit each site's sections, find articles not seen before, extract them and "
-        "append one JSON line each. Exit codes: 0 ok (or stopped by a signal), 1 some articles "
-        "failed (retried next run), 2 configuration error or an unwritable path (nothing "
+        "append one JSON line each; every fetched page is kept in a WARC archive. An article whose "
+        "required fields (title and body by default) come out empty is not written: it is "
+        "recorded as failed, and `newscrawl reextract` recovers it once the selector file is "
+        "fixed. Exit codes: 0 ok (or stopped by a signal), 1 some articles failed (retried next "
+        "run), or a field's selector stopped matching (drift), 2 configuration error or an unwritable path (nothing "
         "fetched), 3 another crawl holds the state's or an output file's lock, 4 the output or "
         "state could not be written mid-run (disk full, read-only).")
     crawl.add_argument("--site", action="append", metavar="NAME",
@@ -41,10 +45,13 @@ def add_commands(commands, selectors_option) -> None:
     crawl.add_argument("--include-unverified", action="store_true",
                        help="with no --site, crawl the bundled files marked verified = false too")
     selectors_option(crawl)
-    crawl.add_argument("--out", metavar="TEMPLATE", default=OUTPUT_TEMPLATE,
-                       help="output path template with {site} and {date} (default: %(default)s)")
-    crawl.add_argument("--state", metavar="PATH",
-                       help="SQLite state file (default: state.sqlite beside the output)")
+    add_storage_options(crawl)
+    crawl.add_argument("--no-archive", action="store_true",
+                       help="keep no raw pages (reextract and fixtures add --from-archive then "
+                       "have nothing to read)")
+    crawl.add_argument("--rewalk", action="store_true",
+                       help="walk every section on to its last page (up to max_pages) even past "
+                       "pages of articles already seen: after fixing `links` or `article_url`")
     crawl.add_argument("--max-articles", type=_positive_int, metavar="N",
                        help="fetch at most N articles this run")
     crawl.add_argument("--max-pages", type=_positive_int, metavar="N",
@@ -67,6 +74,30 @@ def add_commands(commands, selectors_option) -> None:
                        help="no progress and no summary table (the exit code still tells)")
     crawl.set_defaults(run=cmd_crawl)
 
+    reextract = commands.add_parser(
+        "reextract", help="extract archived pages again with today's selector files (no network)",
+        description="Read the pages the crawl archived, extract them with today's selector files "
+        "and write a record for each that now extracts. --failed (the default): articles whose "
+        "extraction failed (a required field came out empty) become done. --all: every archived "
+        "article, done ones included; a new line, with revision + 1, is written only where the "
+        "content hash changed (consumers keep the highest revision per URL). Never sends a "
+        "network request. Takes the state's lock, as a crawl does. Exit codes: 0 every article "
+        "chosen now extracts, 1 some still fail, 2 configuration error, 3 lock held.")
+    reextract.add_argument("--site", action="append", metavar="NAME",
+                           help="only this site (repeatable; default: every selector file)")
+    which = reextract.add_mutually_exclusive_group()
+    which.add_argument("--failed", dest="all_articles", action="store_false",
+                       help="failed articles only (the default)")
+    which.add_argument("--all", dest="all_articles", action="store_true",
+                       help="every archived article; a new line only where the content changed")
+    reextract.add_argument("--since", metavar="DATE", type=_since,
+                           help="only articles fetched (or, failed ones, tried) on or after DATE "
+                           "(YYYY-MM-DD, or ISO 8601 with a time; UTC when no offset)")
+    selectors_option(reextract)
+    add_storage_options(reextract)
+    reextract.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    reextract.set_defaults(run=cmd_reextract, all_articles=False)
+
     demo = commands.add_parser("demo-site", help="serve the built-in demo news site on 127.0.0.1",
                                description="Serve the synthetic demo news site (JS-rendered, "
                                "paginated sections; robots.txt) until Ctrl-C.")
@@ -74,6 +105,36 @@ def add_commands(commands, selectors_option) -> None:
     demo.add_argument("--articles", type=_positive_int, default=60,
                       help="number of articles (default: %(default)s)")
     demo.set_defaults(run=cmd_demo_site)
+
+
+def cmd_reextract(args) -> int:
+    from .crawl import default_archive_root, default_state_path
+    from .reextract import reextract
+    from .sites import load_registry
+
+    registry = load_registry(args.selectors or selectors_dir())
+    sites = [registry.by_name(name) for name in args.site] if args.site else list(registry.sites.values())
+    summary = reextract(
+        sites, out_template=args.out,
+        state_path=Path(args.state) if args.state else default_state_path(args.out),
+        archive_root=Path(args.archive) if args.archive else default_archive_root(args.out),
+        all_articles=args.all_articles, since=args.since)
+    if not args.quiet:
+        print(summary.format(), flush=True)
+    for alarm in summary.alarms():
+        print(f"newscrawl: warning: {alarm}", file=sys.stderr, flush=True)
+    return ExitCode.PARTIAL if summary.still_failing or summary.unreadable else ExitCode.OK
+
+
+def _since(text: str) -> str:
+    """--since: a date or an ISO 8601 instant, as the state's UTC timestamps compare."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (write e.g. 2026-12-01)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def cmd_demo_site(args) -> int:
@@ -133,7 +194,8 @@ async def _crawl_until_done(sites, args, schedule: Schedule | None) -> int:
                 sites, out_template=args.out, state_path=args.state, max_articles=args.max_articles,
                 max_pages=args.max_pages, politeness_overrides=overrides, render_override=args.render,
                 progress=make_progress(args.quiet), stop_event=stop,
-                user_agent=user_agent_with(args.user_agent_contact))
+                user_agent=user_agent_with(args.user_agent_contact), archive_root=args.archive,
+                archive=not args.no_archive, rewalk=args.rewalk)
         except asyncio.CancelledError:  # a second signal: the tabs, the browser and the lock are let go
             return ExitCode.OK
         except NewscrawlError as error:
@@ -177,11 +239,24 @@ def skipped_note(skipped: list) -> str:
             "--include-unverified crawls them")
 
 
+def add_storage_options(parser) -> None:
+    """--out, --state and --archive: the same flags, with the same defaults, for every command
+    that reads or writes what a crawl keeps."""
+    parser.add_argument("--out", metavar="TEMPLATE", default=OUTPUT_TEMPLATE,
+                        help="output path template with {site} and {date} (default: %(default)s)")
+    parser.add_argument("--state", metavar="PATH",
+                        help="SQLite state file (default: state.sqlite beside the output)")
+    parser.add_argument("--archive", metavar="DIR",
+                        help="WARC archive folder (default: archive/ beside the output)")
+
+
 def report_summary(summary, args) -> None:
-    """The table on stdout (unless -q), the JSON file if asked for, and a write failure that
-    stopped the run on stderr, which -q never silences."""
+    """The table on stdout (unless -q), the JSON file if asked for; on stderr, which -q never
+    silences, a write failure that stopped the run, failed extractions and drift warnings."""
     if not args.quiet:
         print(summary.format_table(), flush=True)
+    for alarm in summary.alarms():
+        print(f"newscrawl: warning: {alarm}", file=sys.stderr, flush=True)
     if summary.storage_error:
         print(f"newscrawl: error: run stopped: {summary.storage_error}", file=sys.stderr, flush=True)
     if args.summary_json:

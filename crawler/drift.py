@@ -72,6 +72,9 @@ class DriftThresholds:
     baseline_runs: int = DRIFT_BASELINE_RUNS
 
 
+DEFAULT_THRESHOLDS = DriftThresholds()
+
+
 @dataclass(frozen=True)
 class DriftWarning:
     site: str
@@ -96,7 +99,7 @@ class DriftWarning:
 
 
 def drift_warnings(site: str, tally: FieldTally, baseline: dict[str, tuple[int, int, str | None]],
-                   thresholds: DriftThresholds = DriftThresholds()) -> list[DriftWarning]:
+                   thresholds: DriftThresholds = DEFAULT_THRESHOLDS) -> list[DriftWarning]:
     """The fields of `site` whose match share fell well below `baseline` (the state's
     `field_baseline`); with no baseline, the run's last articles against its first."""
     drop = thresholds.drop_points / 100

@@ -127,22 +127,24 @@ def _mark_done(state: CrawlState, lines: Iterable[bytes], *, stop_after_done: in
     written = (found for found in (_written(line, counted) for line in lines) if found)
     for batch in _batches(written, MARKS_PER_COMMIT):
         with state.transaction():
-            for url, site, content_hash, fetched_at in batch:
+            for url, site, content_hash, fetched_at, revision in batch:
                 counted.records += 1
-                if state.is_seen(url):
+                # A line of a revision the state does not have yet (reextract --all, cut short
+                # before its mark) counts as unmarked too, so it is never written twice.
+                if state.is_seen(url) and state.revision(url) >= revision:
                     done_in_a_row += 1
                     if stop_after_done is not None and done_in_a_row >= stop_after_done:
                         return counted
                     continue
                 done_in_a_row = 0
-                state.mark_done(url, site, content_hash, fetched_at)
+                state.mark_done(url, site, content_hash, fetched_at, revision=revision)
                 counted.marked += 1
     return counted
 
 
-def _written(line: bytes, counted: Rebuilt) -> tuple[str, str, str, str | None] | None:
-    """(url, site, content_hash, fetched_at) of the record on `line`; None for a line that is
-    not a record (counted as skipped, unless it is blank)."""
+def _written(line: bytes, counted: Rebuilt) -> tuple[str, str, str, str | None, int] | None:
+    """(url, site, content_hash, fetched_at, revision) of the record on `line`; None for a line
+    that is not a record (counted as skipped, unless it is blank)."""
     if not line.strip():
         return None
     try:
@@ -152,9 +154,11 @@ def _written(line: bytes, counted: Rebuilt) -> tuple[str, str, str, str | None] 
     if isinstance(record, dict) and isinstance(record.get("url"), str) \
             and isinstance(record.get("site"), str):
         fetched_at = record.get("fetched_at")
-        # An older newscrawl may have written the URL in an older canonical form.
+        revision = record.get("revision")
+        # An older newscrawl may have written the URL in an older canonical form, and no revision.
         return (canonical_url(record["url"]), record["site"], str(record.get("content_hash") or ""),
-                fetched_at if isinstance(fetched_at, str) else None)
+                fetched_at if isinstance(fetched_at, str) else None,
+                revision if isinstance(revision, int) and not isinstance(revision, bool) else 1)
     counted.skipped += 1
     return None
 
