@@ -278,8 +278,8 @@ def cmd_state_forget(args) -> int:
         else:
             forgotten = state.forget([canonical_url(url) for url in args.urls])
             what = f"{forgotten} of {len(args.urls)} articles named"
-    print(f"{state_path}: forgot {what}; the next crawl fetches them as new "
-          "(lines already written stay in the output)")
+    print(f"{state_path}: forgot {what}; the next crawl that finds them fetches and writes them "
+          "again, with the next revision (lines already written stay in the output)")
     return EXIT_OK if args.site or forgotten == len(args.urls) else EXIT_PARTIAL
 
 
@@ -382,10 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(run=cmd_state_rebuild)
     forget = state_commands.add_parser(
         "forget", help="make the crawler forget articles, so the next crawl fetches them again",
-        description="Delete the state's rows of the articles named (any spelling of their URL), "
-        "or of every article of --site NAME (with its section walks and drift baselines). The "
-        "next crawl that finds them fetches and writes them as new; lines already written stay "
-        "in the output. Takes the state's lock. Exits 1 when some URL named was not known.")
+        description="Forget the articles named (any spelling of their URL), or every article "
+        "of --site NAME (with its section walks, so the next walk reads every page, and its "
+        "drift baselines). The next crawl that finds them fetches and writes them again, with "
+        "the next revision; lines already written stay in the output. Takes the state's lock. "
+        "Exits 1 when some URL named was not known.")
     forget.add_argument("urls", nargs="*", metavar="URL")
     forget.add_argument("--site", metavar="NAME", help="every article of this site")
     forget.add_argument("--out", metavar="TEMPLATE", default=OUTPUT_TEMPLATE,

@@ -503,6 +503,7 @@ class SiteCrawl:
             self._record_failure(url, extraction_failure_reason(layout, missing), kind="extraction",
                                  archived=archived)
             return
+        article.revision = state.revision(key) + 1  # 1, or the next after `state forget`
         self.run.writer.write(article.to_dict())  # durable first ...
         with state.transaction():  # ... then seen
             state.mark_done(key, name, article.content_hash, fetched_at, revision=article.revision,

@@ -137,6 +137,9 @@ def _mark_done(state: CrawlState, lines: Iterable[bytes], *, stop_after_done: in
                         return counted
                     continue
                 done_in_a_row = 0
+                forgotten = state.forgotten_at(url)
+                if forgotten is not None and (fetched_at or "") < forgotten:
+                    continue  # a line from before `state forget`: the article is to be fetched again
                 state.mark_done(url, site, content_hash, fetched_at, revision=revision)
                 counted.marked += 1
     return counted

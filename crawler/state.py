@@ -58,6 +58,7 @@ ALTER TABLE articles ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;  -- of its 
 ALTER TABLE articles ADD COLUMN archive_path TEXT;                    -- the WARC file its page is in
 ALTER TABLE articles ADD COLUMN archive_offset INTEGER;               -- and the page's first record
 ALTER TABLE articles ADD COLUMN failure_kind TEXT;                    -- 'fetch' or 'extraction'
+ALTER TABLE articles ADD COLUMN forgotten_at TEXT;                    -- by `state forget`, until done again
 UPDATE articles SET revision = 1 WHERE status = 'done';
 CREATE TABLE field_matches (
     site     TEXT NOT NULL,
@@ -126,7 +127,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 PENDING = ("queued", "failed")  # statuses the next run fetches
 # ... except a failed extraction whose page is archived: `newscrawl reextract` recovers it, and
 # a re-fetch would only archive the same page again.
-REFETCHED = "status IN ('queued', 'failed') AND NOT (failure_kind = 'extraction' AND archive_path IS NOT NULL)"
+REFETCHED = ("status IN ('queued', 'failed') AND NOT (coalesce(failure_kind, '') = 'extraction' "
+             "AND archive_path IS NOT NULL)")
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ class CrawlState:
                ON CONFLICT (url) DO UPDATE SET
                    site = excluded.site, status = 'done', content_hash = excluded.content_hash,
                    fetched_at = excluded.fetched_at, reason = NULL, failure_kind = NULL,
+                   forgotten_at = NULL,
                    attempts = articles.attempts + 1, updated_at = excluded.updated_at,
                    revision = coalesce(:revision, max(articles.revision, 1)),
                    archive_path = coalesce(:path, articles.archive_path),
@@ -368,20 +371,32 @@ class CrawlState:
         rows = self._rows("SELECT revision FROM articles WHERE url = ?", (url,))
         return rows[0][0] if rows else 0
 
+    # Forgetting queues the article again and notes when: its row (and revision) stays, so the
+    # line it already has in the output does not make `reconcile` mark it done again, and its
+    # next line gets the next revision.
+    FORGET = """UPDATE articles SET status = 'queued', forgotten_at = :now, reason = NULL,
+                    failure_kind = NULL, content_hash = NULL, permanent_failures = 0,
+                    updated_at = :now"""
+
     def forget(self, urls: list[str]) -> int:
-        """Forget these articles (canonical URLs): the next crawl that finds one fetches it as
-        new. Returns how many were known."""
+        """Forget these articles (canonical URLs): the next crawl that finds one fetches and
+        writes it again. Returns how many were known."""
         with self.transaction():
-            return sum(self._db.execute("DELETE FROM articles WHERE url = ?", (url,)).rowcount
+            return sum(self._db.execute(self.FORGET + " WHERE url = :url", {"now": _now(), "url": url}).rowcount
                        for url in urls)
 
     def forget_site(self, site: str) -> int:
         """Forget every article of `site`, its section walks and its drift baselines."""
         with self.transaction():
-            count = self._db.execute("DELETE FROM articles WHERE site = ?", (site,)).rowcount
+            count = self._db.execute(self.FORGET + " WHERE site = :site", {"now": _now(), "site": site}).rowcount
             self._db.execute("DELETE FROM section_walks WHERE site = ?", (site,))
             self._db.execute("DELETE FROM field_matches WHERE site = ?", (site,))
         return count
+
+    def forgotten_at(self, url: str) -> str | None:
+        """When `url` was forgotten, if it was and has not been written since."""
+        rows = self._rows("SELECT forgotten_at FROM articles WHERE url = ?", (url,))
+        return rows[0][0] if rows else None
 
     def record_field_matches(self, site: str, run_at: str,
                              matches: dict[str, tuple[int, int, str | None]]) -> None:

@@ -15,6 +15,7 @@ import html
 import json
 import random
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -105,10 +106,14 @@ class DemoSite:
 
     `noscript=False` drops the `<noscript>` copy of section lists, so only a crawler that
     runs JavaScript finds the articles. `crawl_delay` adds a Crawl-delay to robots.txt.
+    `redesign_after=N` is a redesign in the middle of a crawl: after N article pages were
+    served, every article comes in the new template, whose body and dateline have new class
+    names (`div.story-text`, `p.timestamp`), as a site's relaunch renames them.
     """
 
     def __init__(self, articles: int = 60, sections=("politics", "economy", "technology"),
-                 per_page: int = 8, *, noscript: bool = True, crawl_delay: float | None = None):
+                 per_page: int = 8, *, noscript: bool = True, crawl_delay: float | None = None,
+                 redesign_after: int | None = None):
         if articles < 0 or per_page < 1 or not sections:
             raise ValueError("need articles >= 0, per_page >= 1 and at least one section")
         self.article_count = articles
@@ -116,6 +121,9 @@ class DemoSite:
         self.per_page = per_page
         self.noscript = noscript
         self.crawl_delay = crawl_delay
+        self.redesign_after = redesign_after
+        self.articles_served = 0
+        self._served_lock = threading.Lock()  # the server answers from several threads
 
     # ------------------------------------------------------------ content
 
@@ -226,6 +234,10 @@ class DemoSite:
                      self.sections)
 
     def render_article(self, article: DemoArticle) -> str:
+        with self._served_lock:
+            self.articles_served += 1
+            redesigned = self.redesign_after is not None and self.articles_served > self.redesign_after
+        body_class, dateline_class = ("story-text", "timestamp") if redesigned else ("article-body", "dateline")
         paragraphs = list(article.paragraphs)
         paragraphs[0] = f"{article.place} ({_agency_short(article.agency)}) — {paragraphs[0]}"
         body_parts = [f"<p>{_e(text)}</p>" for text in paragraphs[:2]]
@@ -256,10 +268,10 @@ class DemoSite:
 <article class="story" data-id="{article.id}">
 <h1 class="headline">{_e(article.title)}</h1>
 <p class="byline">By {byline}</p>
-<p class="dateline">{_e(article.dateline_text)}</p>
+<p class="{dateline_class}">{_e(article.dateline_text)}</p>
 <figure class="lead-image"><img src="/img/{article.id}.png" alt="" width="640" height="360">
 <figcaption class="caption">Photo: {_e(article.agency)}</figcaption></figure>
-<div class="article-body">
+<div class="{body_class}">
 {chr(10).join(body_parts)}
 <script>window.demoViews = (window.demoViews || 0) + 1;</script>
 </div>
