@@ -114,15 +114,19 @@ class ArchivedPage:
         return next((value for key, value in self.headers if key.lower() == wanted), None)
 
     def decoded_body(self) -> bytes | None:
-        """The body with its Content-Encoding (gzip, deflate, br) undone: what a browser reads.
+        """The body with its Transfer-Encoding (chunked) and Content-Encoding (gzip, deflate,
+        br) undone: what a browser reads.
 
         Files that store bodies decoded (ours when the transport decoded them, Common Crawl's)
-        have no Content-Encoding left, and the body comes back as stored.
+        have neither left, and the body comes back as stored. A WARC may keep the chunked
+        framing (the spec's "as received"; wget and warcio's capture do).
         """
         if self.body is None:
             return None
-        encodings = [part.strip().lower() for part in (self.header("Content-Encoding") or "").split(",")]
         body = self.body
+        if "chunked" in (self.header("Transfer-Encoding") or "").lower():
+            body = _dechunked(body)
+        encodings = [part.strip().lower() for part in (self.header("Content-Encoding") or "").split(",")]
         for encoding in reversed([e for e in encodings if e and e != "identity"]):
             if encoding in ("gzip", "x-gzip"):
                 body = gzip.decompress(body)
@@ -138,6 +142,26 @@ class ArchivedPage:
             else:
                 raise ValueError(f"{self.url}: unknown Content-Encoding {encoding!r}")
         return body
+
+
+def _dechunked(body: bytes) -> bytes:
+    """`body` without its HTTP/1.1 chunked framing; as stored when it is not framed so (some
+    writers de-chunk but keep the header, as warcio's reader also allows)."""
+    chunks, position = [], 0
+    while True:
+        line_end = body.find(b"\r\n", position)
+        size_text = body[position:line_end].split(b";", 1)[0].strip() if line_end >= 0 else b""
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return body
+        if size == 0:
+            return b"".join(chunks)
+        start = line_end + 2
+        if start + size > len(body):
+            return b"".join(chunks) + body[start:]  # cut short: what came of the last chunk
+        chunks.append(body[start:start + size])
+        position = start + size + 2  # past the chunk's CRLF
 
 
 class ArchiveWriter:

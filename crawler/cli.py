@@ -27,6 +27,11 @@ def _registry(args) -> SiteRegistry:
 
 
 def cmd_extract(args) -> int:
+    from .warc_extract import is_warc
+
+    warcs = [name for name in args.files if is_warc(Path(name))]
+    if warcs:
+        return _extract_warcs(args, warcs)
     registry = _registry(args)  # a bad selector file stops everything: nothing is extracted
     site = registry.by_name(args.site) if args.site else None
     extracted = 0
@@ -43,6 +48,38 @@ def cmd_extract(args) -> int:
     if extracted == len(args.files):
         return EXIT_OK
     return EXIT_PARTIAL if extracted else EXIT_CONFIG
+
+
+def _extract_warcs(args, warcs: list[str]) -> int:
+    """`extract` over WARC files (see crawler/warc_extract.py)."""
+    from .progress import make_read_progress
+    from .warc_extract import extract_warcs
+
+    others = [name for name in args.files if name not in warcs]
+    if others:
+        raise ConfigError(others[0], "(file)", "not a WARC file: give either saved pages or WARC "
+                          "files to one `extract`, not both")
+    for option, value in (("--url", args.url), ("--site", args.site)):
+        if value:
+            raise ConfigError(option, "(option)", "is for saved pages; a WARC names each page's URL "
+                              "and its host chooses the selector file")
+    if args.jobs < 1:
+        raise ConfigError("--jobs", "(option)", f"must be at least 1, not {args.jobs}")
+    registry = _registry(args)
+    paths = [Path(name) for name in warcs]
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(str(path), "(file)", "no such file")
+    progress = make_read_progress(sum(path.stat().st_size for path in paths),
+                                  quiet=args.quiet, forced=args.progress)
+
+    def write(record: dict) -> None:
+        print(json.dumps(record, ensure_ascii=False, indent=args.indent), flush=True)
+
+    tally = extract_warcs(paths, registry, jobs=args.jobs, write=write, progress=progress)
+    if not args.quiet:
+        print("\n".join(tally.summary()), file=sys.stderr)
+    return EXIT_OK if tally.extracted and not tally.failed else EXIT_PARTIAL
 
 
 def _extract_file(path: Path, url: str | None, site, registry: SiteRegistry):
@@ -295,18 +332,35 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--selectors", metavar="DIR",
                          help="folder of selector files (default: $NEWSCRAWL_SELECTORS or ./selectors)")
 
-    extract = commands.add_parser("extract", help="extract saved pages, one JSON line per file",
-                                  description="Extract saved article pages (.html or .html.gz) and "
-                                  "print one JSON record per file. A file that cannot be extracted "
-                                  "(missing, unreadable, no URL, no selector file for its host) is "
-                                  "reported on stderr, one line each, and the others are still "
-                                  "extracted. Exits 0 when every file was extracted, 1 when some "
-                                  "were and some were not, 2 when none was (or a selector file or "
-                                  "--site is wrong: then nothing is extracted).")
+    extract = commands.add_parser(
+        "extract", help="extract saved pages or WARC files, one JSON line per article",
+        description="Extract saved article pages (.html or .html.gz) and print one JSON record per "
+        "file. A file that cannot be extracted (missing, unreadable, no URL, no selector file for "
+        "its host) is reported on stderr, one line each, and the others are still extracted. "
+        "Exits 0 when every file was extracted, 1 when some were and some were not, 2 when none "
+        "was (or a selector file or --site is wrong: then nothing is extracted). "
+        "WARC files (.warc, .warc.gz, or any file that starts as a WARC; Common Crawl's CC-NEWS "
+        "included) are read as a stream: every 2xx HTML page of a host that has a selector file "
+        "is extracted (the rendered DOM where our archive kept one), one JSON line each, in the "
+        "order of the files, with the canonical URL as the crawl files it and fetched_at from "
+        "the WARC-Date; other pages are skipped and counted, and the counts (per reason, with "
+        "the top hosts without a selector file) go to stderr at the end. One call takes saved "
+        "pages or WARC files, not both (exit 2). With WARC files it exits 0 when articles were "
+        "extracted and no page failed; 1 when a page could not be decoded or extracted, a file "
+        "was damaged, or nothing in the files could be extracted; 2 when a file is missing or "
+        "a selector file is wrong (nothing is read).")
     extract.add_argument("files", nargs="+", metavar="FILE")
     extract.add_argument("--url", help="the page's URL (default: from the sidecar <name>.meta.json)")
     extract.add_argument("--site", help="selector file name (default: chosen by the URL's host)")
     extract.add_argument("--indent", type=int, default=None, help="pretty-print with this indent")
+    extract.add_argument("--jobs", type=int, default=1, metavar="N",
+                         help="WARC input: extract in N worker processes (default: %(default)s; "
+                         "output stays in input order whatever N)")
+    extract.add_argument("--progress", action="store_true",
+                         help="WARC input: progress lines on stderr even when it is not a terminal "
+                         "(on a terminal there is a progress bar anyway)")
+    extract.add_argument("-q", "--quiet", action="store_true",
+                         help="WARC input: no progress and no skip counts (errors still go to stderr)")
     selectors_option(extract)
     extract.set_defaults(run=cmd_extract)
 

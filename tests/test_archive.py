@@ -155,6 +155,34 @@ def test_a_body_stored_with_its_content_encoding_is_decoded_on_request(tmp_path)
     assert page.decoded_body() == html
 
 
+def test_a_body_stored_chunked_as_received_is_dechunked_then_decoded_on_request(tmp_path):
+    import gzip
+
+    html = b"<html>served chunked and compressed</html>"
+    zipped = gzip.compress(html)
+    framed = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (5, zipped[:5], len(zipped) - 5, zipped[5:])
+    path = tmp_path / "chunked.warc"
+    with open(path, "wb") as out:  # warcio keeps the framing, as wget's WARCs do
+        writer = WARCWriter(out, gzip=False)
+        http = StatusAndHeaders("200 OK", [("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip")],
+                                protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record("https://news.test/c", "response",
+                                                      payload=io.BytesIO(framed), length=len(framed),
+                                                      http_headers=http))
+    [page] = iter_archive([path])
+    assert page.body == framed
+    assert page.decoded_body() == html
+
+
+def test_a_body_said_to_be_chunked_but_stored_dechunked_comes_back_as_stored(tmp_path):
+    with ArchiveWriter(tmp_path) as writer:
+        where = writer.write_page("demo", url="https://news.test/d", status=200, fetched_at=FETCHED,
+                                  headers=[("X-Note", "chunked")], body=b"<html>plain</html>")
+    [page] = iter_archive([where.path])
+    page.headers.append(("Transfer-Encoding", "chunked"))
+    assert page.decoded_body() == b"<html>plain</html>"
+
+
 def test_a_header_that_would_break_the_record_is_refused(tmp_path):
     with ArchiveWriter(tmp_path) as writer, pytest.raises(ValueError, match="cannot be stored"):
         writer.write_page("demo", url="https://news.test/a", status=200, body=b"x",
