@@ -68,6 +68,7 @@ BASE_LAUNCH_ARGS = ("--disable-gpu", "--disable-background-networking", "--disab
 CRAWL_LAUNCH_ARGS = ("--blink-settings=imagesEnabled=false", "--disable-remote-fonts",
                      "--disable-extensions", "--in-process-gpu", "--disable-threaded-compositing")
 SELECTOR_WAIT = 5.0  # seconds to wait for the key selector after DOMContentLoaded
+LOADED_SELECTOR_GRACE = 0.5  # after the load event, for a script that draws the key element
 BLOCKED_BY_CLIENT = "ERR_BLOCKED_BY_CLIENT"
 BLOCKED_TYPES = ("Image", "Font", "Media")  # refused by resource type, whatever the URL says
 # The page's HTML in one round trip. Null means "wait for the key selector first". Before
@@ -466,16 +467,14 @@ class BrowserTransport:
             request = request.redirected_from
         headers = response.headers
         cap = self.max_page_bytes
+        selector_wait = 0.0
         try:
             html = await self._call(page.evaluate(PAGE_HTML, [wait_for if response.ok else None, cap]),
                                     url, "reading the page", tab=tab)
-            if html is None:  # the key element is drawn by a script: give it a moment
-                wait = min(SELECTOR_WAIT, settings.timeout)
-                try:
-                    await self._call(page.wait_for_selector(wait_for, state="attached", timeout=wait * 1000),
-                                     url, "waiting for the key selector", wait + self.call_timeout, tab)
-                except PlaywrightTimeout:
-                    pass  # extraction will report the missing field; the page itself is fine
+            if html is None:  # the key element may be drawn by a script: give it a moment
+                waited_from = time.monotonic()
+                await self._wait_for_key_selector(tab, url, wait_for, settings)
+                selector_wait = time.monotonic() - waited_from
                 html = await self._call(page.evaluate(PAGE_HTML, [None, cap]), url, "reading the page",
                                         tab=tab)
         except PlaywrightError as exc:
@@ -483,7 +482,27 @@ class BrowserTransport:
         check_target(page.url, site.domains, url)  # a script may have navigated away
         if not isinstance(html, str) or len(html) > cap:  # measured in the page, or after
             raise RefusedContent(url, f"page larger than {cap} bytes")
-        return FetchResult(url, page.url, response.status, html, dict(headers), 0.0)
+        return FetchResult(url, page.url, response.status, html, dict(headers), 0.0, rendered=True,
+                           selector_wait=selector_wait)
+
+    async def _wait_for_key_selector(self, tab: _Tab, url: str, wait_for: str,
+                                     settings: PolitenessSettings) -> None:
+        """Wait up to SELECTOR_WAIT for `wait_for`, but no longer than the page takes to load:
+        a selector missing from a loaded page (a redesign renamed it) is a page problem, and
+        waiting it out would only slow the crawl."""
+        wait = min(SELECTOR_WAIT, settings.timeout)
+        page = tab.page
+        appeared = asyncio.ensure_future(page.wait_for_selector(wait_for, state="attached", timeout=wait * 1000))
+        loaded = asyncio.ensure_future(page.wait_for_load_state("load", timeout=wait * 1000))
+        try:
+            await self._call(asyncio.wait({appeared, loaded}, return_when=asyncio.FIRST_COMPLETED),
+                             url, "waiting for the key selector", wait + self.call_timeout, tab)
+            if loaded.done() and not appeared.done():  # loaded: a script may still draw it, briefly
+                await asyncio.wait({appeared}, timeout=min(LOADED_SELECTOR_GRACE, wait))
+        finally:
+            for waiter in (appeared, loaded):
+                waiter.cancel()
+            await asyncio.gather(appeared, loaded, return_exceptions=True)
 
 
 async def _loaded_or_failed(tab: _Tab, request: Any, deadline: float) -> str | None:

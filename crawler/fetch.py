@@ -125,7 +125,9 @@ class Fetcher:
                 raise
             result.elapsed = time.monotonic() - started
             error = None if 200 <= result.status < 300 else status_error(url, result.status, result.headers)
-            pacer.feedback(host, result.status, result.elapsed, getattr(error, "retry_after", None))
+            # Waiting for a key selector is the page's matter, not the host's response time.
+            pacer.feedback(host, result.status, result.elapsed - result.selector_wait,
+                           getattr(error, "retry_after", None))
         if error is not None:
             raise error
         return result

@@ -96,6 +96,11 @@ class CheckedResolver(AbstractResolver):
         pass
 
 
+def served_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[str, str]]:
+    """The response's headers as they came: in order, repeats kept, names as spelled."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
+
+
 def private_reason(host: str, address: str) -> str:
     """The reason AddressGuard.refusal gives, for a refusal found while connecting."""
     return (f"{host} is a loopback or private address ({address}); "
@@ -227,7 +232,11 @@ class HttpTransport:
                         if body is None:
                             raise_refused(response, url, f"page larger than {self.max_page_bytes} bytes")
                         html = decode_body(body, headers.get("content-type", ""))
-                        return FetchResult(url, current, response.status, html, headers, 0.0)
+                        # aiohttp undid the Content-Encoding: the archive is told so.
+                        return FetchResult(
+                            url, current, response.status, html, headers, 0.0, body=body,
+                            raw_headers=served_headers(response.raw_headers), body_decoded=True,
+                            http_version=f"HTTP/{response.version.major}.{response.version.minor}")
                 raise LastingNetworkError(url, f"more than {MAX_REDIRECTS} redirects")
         except FetchError as exc:
             raise page_error(exc, url) from None
