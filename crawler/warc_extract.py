@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .archive import ArchivedPage, iter_archive
-from .errors import UnknownSiteError
+from .errors import ExtractionError, UnknownSiteError
 from .extract_pool import ExtractPool
 from .fetched import HTML_TYPES, decode_body
 from .progress import ReadProgress
@@ -156,8 +156,11 @@ async def _extract_in_order(paths: list[Path], chooser: PageChooser, tally: Warc
         url, task = in_flight.popleft()
         try:
             _, article = await task
+        except ExtractionError as exc:  # over the time limit, or its worker died
+            _report_failure(tally, url, str(exc))
+            return
         except Exception as exc:  # noqa: BLE001  one page's failure: reported, the run goes on
-            _report_failure(tally, url, f"extraction: {exc}")
+            _report_failure(tally, url, f"extraction: {type(exc).__name__}: {exc}")
             return
         write(article.to_dict())
         tally.extracted += 1

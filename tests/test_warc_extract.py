@@ -266,3 +266,23 @@ def test_saved_pages_are_still_extracted_as_before(capsys, registry, corpus_page
     page = corpus_pages[0]  # its URL from the corpus's <name>.json beside it
     code, [record], _ = run_extract(capsys, page.html_path)
     assert code == 0 and record["title"] == expected_record(page, registry)["title"]
+
+
+def test_a_page_over_the_time_limit_fails_alone_and_the_pages_after_it_are_extracted(tmp_path, capsys):
+    from test_extract_pool import HOSTILE_PARAGRAPH, demo_pages, hostile_selectors
+
+    from crawler.warc_extract import extract_warcs
+
+    folder = hostile_selectors(tmp_path / "selectors", "http://127.0.0.1:8765")
+    (html, url), (after, after_url) = demo_pages(2)
+    hostile = html.replace('<div class="article-body">', f'<div class="article-body"><p>{HOSTILE_PARAGRAPH}</p>', 1)
+    with ArchiveWriter(tmp_path / "archive") as writer:
+        for body, page_url in ((hostile, url), (after, after_url)):
+            writer.write_page("demo", url=page_url, status=200, headers=HTML, body=body.encode(),
+                              fetched_at=FETCHED)
+        path = writer.path_for("demo")
+    records = []
+    tally = extract_warcs([path], load_registry(folder), jobs=1, write=records.append, timeout=1.0)
+    assert (tally.read, tally.extracted, tally.failed) == (2, 1, 1)
+    assert [record["url"] for record in records] == [after_url]
+    assert f"newscrawl: error: {url}: extraction: took longer than 1s" in capsys.readouterr().err
