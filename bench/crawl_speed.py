@@ -56,13 +56,14 @@ def demo_config(base_url: str, folder: Path):
     return load_site(path)
 
 
-async def our_crawler(site, folder: Path, render: str, concurrency: int, limit: int | None = None):
-    """(articles written, seconds) for one fresh crawl."""
+async def our_crawler(site, folder: Path, render: str, concurrency: int, limit: int | None = None,
+                      archive: bool = True):
+    """(articles written, seconds) for one fresh crawl, with the WARC archive or without."""
     out = folder / f"{render}-{concurrency}-{time.monotonic_ns()}"
     started = time.monotonic()
     summary = await crawl([site], out_template=str(out / "{site}.jsonl"), state_path=out / "state.sqlite",
                           politeness_overrides={**NO_DELAY, "concurrency": concurrency},
-                          render_override=render, max_pages=10_000, max_articles=limit)
+                          render_override=render, max_pages=10_000, max_articles=limit, archive=archive)
     assert summary.total("failed") == 0, summary.format_table()
     return summary.total("new"), time.monotonic() - started
 
@@ -224,8 +225,12 @@ def speed_runs(folder: Path, articles: int, concurrency: int) -> None:
         runs = {"naive": lambda: naive_loop(site, urls, folder),
                 "browser c=1": lambda: our_crawler(site, folder, "browser", 1),
                 f"browser c={concurrency}": lambda: our_crawler(site, folder, "browser", concurrency),
+                f"browser c={concurrency} no-archive": lambda: our_crawler(
+                    site, folder, "browser", concurrency, archive=False),
                 "http c=1": lambda: our_crawler(site, folder, "http", 1),
-                f"http c={concurrency}": lambda: our_crawler(site, folder, "http", concurrency)}
+                f"http c={concurrency}": lambda: our_crawler(site, folder, "http", concurrency),
+                f"http c={concurrency} no-archive": lambda: our_crawler(
+                    site, folder, "http", concurrency, archive=False)}
         for name, run in runs.items():
             sampler = CpuSampler()
             sampler.start()
@@ -237,11 +242,11 @@ def speed_runs(folder: Path, articles: int, concurrency: int) -> None:
     naive_rate, naive_cost = naive_count / naive_seconds * 60, naive_cpu / naive_count
     print("\nper min: articles per minute of wall time; CPU ms: CPU time of Python + driver + Chromium")
     print("per article (all processes, all cores); load: 1-minute load average at the end of the run")
-    print(f"\n{'run':14} {'articles':>8} {'seconds':>8} {'per min':>8} {'x naive':>8} "
+    print(f"\n{'run':24} {'articles':>8} {'seconds':>8} {'per min':>8} {'x naive':>8} "
           f"{'CPU ms':>7} {'x naive':>8} {'load':>5}")
     for name, (count, seconds, cpu, load) in results.items():
         rate, cost = count / seconds * 60, cpu / count
-        print(f"{name:14} {count:8} {seconds:8.1f} {rate:8.0f} {rate / naive_rate:8.1f} "
+        print(f"{name:24} {count:8} {seconds:8.1f} {rate:8.0f} {rate / naive_rate:8.1f} "
               f"{cost * 1000:7.0f} {naive_cost / cost:8.1f} {load:5.1f}")
 
 
