@@ -155,7 +155,8 @@ class ReadBarProgress(ReadProgress):
         self.bar = RichProgress(TextColumn("[bold]extract"), BarColumn(),
                                 TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[counts]}"),
                                 TimeElapsedColumn(), TimeRemainingColumn(),
-                                console=Console(stderr=True), transient=False)
+                                console=Console(stderr=True), transient=False,
+                                redirect_stdout=False)  # stdout carries the records
         self.task = self.bar.add_task("extract", total=total_bytes or 1, counts="")
         self.started = time.monotonic()
         self.bar.start()

@@ -286,3 +286,21 @@ def test_a_page_over_the_time_limit_fails_alone_and_the_pages_after_it_are_extra
     assert (tally.read, tally.extracted, tally.failed) == (2, 1, 1)
     assert [record["url"] for record in records] == [after_url]
     assert f"newscrawl: error: {url}: extraction: took longer than 1s" in capsys.readouterr().err
+
+
+def test_with_the_progress_bar_on_a_terminal_the_records_still_go_to_stdout(tmp_path, corpus_pages):
+    import pty
+
+    path = our_archive(tmp_path, corpus_pages)
+    ours, terminal = pty.openpty()
+    try:
+        done = subprocess.run([str(NEWSCRAWL), "extract", "--selectors", str(ROOT / "selectors"), str(path)],
+                              stdout=subprocess.PIPE, stderr=terminal, timeout=120, check=False,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        shown = os.read(ours, 1 << 16).decode("utf-8", "replace")
+    finally:
+        os.close(ours)
+        os.close(terminal)
+    assert done.returncode == 0
+    assert len(done.stdout.splitlines()) == 3
+    assert "extract" in shown and '"url"' not in shown
