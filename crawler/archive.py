@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import BinaryIO, Self
 
 from .errors import StorageError
+from .fetched import decode_body
 from .output import _fsync_dir, _open_locked
 from .settings import ARCHIVE_GZIP_LEVEL, ARCHIVE_MAX_FILE_BYTES, ARCHIVE_ROOT
 
@@ -112,6 +113,16 @@ class ArchivedPage:
         """The first header called `name` (any case), or None."""
         wanted = name.lower()
         return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+    def html(self, max_body_bytes: int | None = None) -> str | None:
+        """What extraction reads: the rendered DOM when one was kept, else the body decoded as
+        the crawl's http transport decodes it. None when the body is over `max_body_bytes`."""
+        if self.rendered_dom is not None:
+            return self.rendered_dom
+        body = self.decoded_body() or b""
+        if max_body_bytes is not None and len(body) > max_body_bytes:
+            return None
+        return decode_body(body, self.header("Content-Type") or "")
 
     def decoded_body(self) -> bytes | None:
         """The body with its Transfer-Encoding (chunked) and Content-Encoding (gzip, deflate,

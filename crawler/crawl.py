@@ -32,8 +32,10 @@ from .extract_pool import ExtractPool
 from .extraction import (
     Page,
     absolute_url,
+    count_missing_fields,
     extraction_failure_reason,
     fallback_values,
+    missing_field_lines,
     missing_required,
 )
 from .fetch import Fetcher, FetchResult
@@ -56,6 +58,7 @@ from .settings import (
     USER_AGENT,
     PolitenessSettings,
 )
+from .sinks import commit_article
 from .sites import Site
 from .state import CrawlState, run_lock
 from .urls import canonical_url, host_of, in_domains, is_fetchable
@@ -86,18 +89,11 @@ class SiteSummary:
             return {}
         return {name: round(self.tally.share(name), 3) for name in MATCH_FIELDS}
 
-    def count_extraction_failure(self, missing: list[str], layout: str, url: str) -> None:
-        for name in missing:
-            entry = self.extraction_failures.setdefault(name, {"count": 0, "layout": layout,
-                                                               "sample_url": url})
-            entry["count"] += 1
-
     def alarms(self) -> list[str]:
         """What an operator must hear of even with -q: fields that failed articles, drift."""
-        lines = [f"{self.site}: {entry['count']} article{'s' * (entry['count'] != 1)} not written: "
-                 f"{name} missing (layout '{entry['layout']}'), e.g. {entry['sample_url']}; fix the "
-                 "selector file, then `newscrawl reextract` recovers them from the archive"
-                 for name, entry in self.extraction_failures.items()]
+        lines = missing_field_lines(self.site, self.extraction_failures, "not written",
+                                    "; fix the selector file, then `newscrawl reextract` recovers "
+                                    "them from the archive")
         return lines + [warning["message"] for warning in self.drift]
 
     def to_dict(self) -> dict[str, Any]:
@@ -499,18 +495,11 @@ class SiteCrawl:
         self.summary.tally.add(url, article)
         layout, missing = missing_required(article, self.site)
         if missing:  # an empty body is a broken selector, not an article: kept for reextract
-            self.summary.count_extraction_failure(missing, layout, url)
+            count_missing_fields(self.summary.extraction_failures, missing, layout, url)
             self._record_failure(url, extraction_failure_reason(layout, missing), kind="extraction",
                                  archived=archived)
             return
-        article.revision = state.revision(key) + 1  # 1, or the next after `state forget`
-        self.run.writer.write(article.to_dict())  # durable first ...
-        with state.transaction():  # ... then seen
-            state.mark_done(key, name, article.content_hash, fetched_at, revision=article.revision,
-                            archived=_where(archived))
-            if key != url:
-                state.mark_done(url, name, article.content_hash, fetched_at, revision=article.revision,
-                                archived=_where(archived))
+        commit_article(self.run.writer, state, article, (key, url), fetched_at, _where(archived))
         self.summary.new += 1
         self.run.progress.article(name, key, "new")
 

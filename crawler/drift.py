@@ -29,8 +29,7 @@ class FieldTally:
     articles: int = 0
     matched: Counter = field(default_factory=Counter)  # field -> articles where it matched
     fallbacks: dict[str, Counter] = field(default_factory=dict)  # field -> fallback -> articles
-    first_missing: dict[str, str] = field(default_factory=dict)  # field -> a URL where it missed
-    last_missing: dict[str, str] = field(default_factory=dict)
+    last_missing: dict[str, str] = field(default_factory=dict)  # field -> the last URL where it missed
     order: list[int] = field(default_factory=list)  # per article, a bit per field that matched
 
     def add(self, url: str, article: Article) -> None:
@@ -39,7 +38,6 @@ class FieldTally:
         for index, name in enumerate(MATCH_FIELDS):
             fallback = article.provenance.get(name, MISSING)
             if fallback == MISSING:
-                self.first_missing.setdefault(name, url)
                 self.last_missing[name] = url
                 continue
             bits |= 1 << index

@@ -487,6 +487,21 @@ def missing_required(article: Article, site: Site) -> tuple[str, list[str]]:
     return name, [field_name for field_name in layout.required if not values[field_name]]
 
 
+def count_missing_fields(counts: dict[str, dict], missing: list[str], layout: str, url: str) -> None:
+    """Tally a failed extraction in `counts`: field -> {"count", "layout", "sample_url"}."""
+    for name in missing:
+        entry = counts.setdefault(name, {"count": 0, "layout": layout, "sample_url": url})
+        entry["count"] += 1
+
+
+def missing_field_lines(site: str, counts: dict[str, dict], outcome: str, advice: str = "") -> list[str]:
+    """One line per field of `counts` (see count_missing_fields): site, count, field, layout,
+    a sample URL."""
+    return [f"{site}: {entry['count']} article{'s' * (entry['count'] != 1)} {outcome}: {name} "
+            f"missing (layout '{entry['layout']}'), e.g. {entry['sample_url']}{advice}"
+            for name, entry in counts.items()]
+
+
 def extraction_failure_reason(layout: str, missing: list[str]) -> str:
     """The typed reason a failed extraction is recorded with, e.g.
     `extraction: body missing (layout 'default')`."""

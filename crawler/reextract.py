@@ -22,12 +22,17 @@ from typing import Any
 from .archive import read_page
 from .errors import ExtractionError
 from .extract_pool import ExtractPool
-from .extraction import extraction_failure_reason, missing_required
-from .fetched import decode_body
+from .extraction import (
+    count_missing_fields,
+    extraction_failure_reason,
+    missing_field_lines,
+    missing_required,
+)
 from .output import JsonlWriter
 from .preflight import check_crawl_paths
 from .recovery import reconcile
 from .settings import EXTRACT_TIMEOUT
+from .sinks import commit_article
 from .sites import Site
 from .state import ArchivedArticle, CrawlState, run_lock
 
@@ -44,16 +49,9 @@ class ReextractSummary:
     failures: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # one line per unreadable page
 
-    def count_failure(self, site: str, missing: list[str], layout: str, url: str) -> None:
-        for name in missing:
-            entry = self.failures.setdefault(site, {}).setdefault(
-                name, {"count": 0, "layout": layout, "sample_url": url})
-            entry["count"] += 1
-
     def alarms(self) -> list[str]:
-        lines = [f"{site}: {entry['count']} article{'s' * (entry['count'] != 1)} still not extracted: "
-                 f"{name} missing (layout '{entry['layout']}'), e.g. {entry['sample_url']}"
-                 for site, fields in self.failures.items() for name, entry in fields.items()]
+        lines = [line for site, counts in self.failures.items()
+                 for line in missing_field_lines(site, counts, "still not extracted")]
         return lines + self.problems[:10]
 
     def format(self) -> str:
@@ -98,8 +96,7 @@ async def _one(row: ArchivedArticle, site: Site, state: CrawlState, writer: Json
     archived = (row.archive_path, row.archive_offset)
     try:
         page = read_page(_located(row.archive_path, archive_root), row.archive_offset)
-        html = page.rendered_dom if page.rendered_dom is not None else decode_body(
-            page.decoded_body() or b"", page.header("Content-Type") or "")
+        html = page.html()
     except (OSError, ValueError) as error:
         summary.unreadable += 1
         summary.problems.append(f"{row.url}: cannot read its archived page in {row.archive_path} "
@@ -117,7 +114,7 @@ async def _one(row: ArchivedArticle, site: Site, state: CrawlState, writer: Json
     layout, missing = missing_required(article, site)
     if missing:
         summary.still_failing += 1
-        summary.count_failure(site.name, missing, layout, row.url)
+        count_missing_fields(summary.failures.setdefault(site.name, {}), missing, layout, row.url)
         state.record_failure(row.url, site.name, extraction_failure_reason(layout, missing),
                              kind="extraction", archived=archived)
         return
@@ -129,12 +126,7 @@ async def _one(row: ArchivedArticle, site: Site, state: CrawlState, writer: Json
         state.mark_done(row.url, site.name, article.content_hash, fetched_at, archived=archived)
         summary.unchanged += 1
         return
-    article.revision = max(row.revision, state.revision(key)) + 1
-    writer.write(article.to_dict())  # durable first, then marked
-    with state.transaction():
-        for url in dict.fromkeys((key, row.url)):
-            state.mark_done(url, site.name, article.content_hash, fetched_at,
-                            revision=article.revision, archived=archived)
+    commit_article(writer, state, article, (key, row.url), fetched_at, archived)
     if row.status == "done":
         summary.rewritten += 1
     else:

@@ -366,6 +366,18 @@ class CrawlState:
                 ORDER BY updated_at, url""", (*sites, *statuses, since or ""))
         return [ArchivedArticle(*row) for row in rows]
 
+    def note_archived(self, urls: tuple[str, ...], site: str, archived: tuple[str, int]) -> None:
+        """Record where the articles' page is in the archive before their line is written, so
+        an article that `reconcile` marks done after a crash still leads to its page."""
+        with self.transaction():
+            for url in urls:
+                self._rows(
+                    """INSERT INTO articles (url, site, status, updated_at, archive_path, archive_offset)
+                       VALUES (?, ?, 'queued', ?, ?, ?)
+                       ON CONFLICT (url) DO UPDATE SET archive_path = excluded.archive_path,
+                                                       archive_offset = excluded.archive_offset""",
+                    (url, site, _now(), *archived))
+
     def revision(self, url: str) -> int:
         """The revision of `url`'s last written line; 0 when none was written."""
         rows = self._rows("SELECT revision FROM articles WHERE url = ?", (url,))

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from .archive import ArchivedPage, iter_archive
 from .errors import ExtractionError, UnknownSiteError
 from .extract_pool import ExtractPool
-from .fetched import HTML_TYPES, decode_body
+from .fetched import HTML_TYPES
 from .progress import ReadProgress
 from .settings import EXTRACT_TIMEOUT, MAX_PAGE_BYTES
 from .sites import Site, SiteRegistry
@@ -104,13 +104,10 @@ class PageChooser:
             if reason == NO_SELECTOR_FILE:
                 self.tally.hosts_without_selectors[host or "(no host)"] += 1
             return None
-        html = page.rendered_dom  # our browser-mode archive: the DOM extraction read
+        html = page.html(MAX_PAGE_BYTES)  # our browser-mode archive: the DOM extraction read
         if html is None:
-            body = page.decoded_body() or b""
-            if len(body) > MAX_PAGE_BYTES:
-                self.tally.skipped[TOO_LARGE] += 1
-                return None
-            html = decode_body(body, page.header("Content-Type") or "")
+            self.tally.skipped[TOO_LARGE] += 1
+            return None
         fetched_at = page.fetched_at.astimezone(UTC).isoformat(timespec="seconds")
         return PageToExtract(site, html, page.url, fetched_at)
 

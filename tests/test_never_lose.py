@@ -267,11 +267,13 @@ def test_kill_9_during_archive_writes_then_rerun_loses_and_duplicates_nothing(
     command = crawl_command(newscrawl_command, demo_selectors, tmp_path, "--render", "http", "-q")
     for round_number in range(3):  # each kill lands at another point of the writes
         child = subprocess.Popen([*command, "--min-delay", "0.05"], env=child_env)
-        deadline = time.monotonic() + 45
-        while len(records(tmp_path)) < 4 * (round_number + 1) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
+        try:
+            deadline = time.monotonic() + 45
+            while len(records(tmp_path)) < 4 * (round_number + 1) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
         # Readable as it was left: iter_archive skips a torn last page.
         assert all(page.url for page in iter_archive(archive_files(tmp_path)))
     rerun = run(command, child_env)
@@ -295,11 +297,16 @@ def test_a_full_archive_disk_stops_the_run_and_marks_nothing_done_without_its_pa
             crawl_command(newscrawl_command, demo_selectors, tmp_path, "--render", "http",
                           "--archive", str(archive), "--min-delay", "0.15"),
             env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 45
-        while len(records(tmp_path)) < 4 and time.monotonic() < deadline and child.poll() is None:
-            time.sleep(0.05)
-        fill(archive)
-        _, stderr = child.communicate(timeout=60)
+        try:
+            deadline = time.monotonic() + 45
+            while len(records(tmp_path)) < 4 and time.monotonic() < deadline and child.poll() is None:
+                time.sleep(0.05)
+            fill(archive)
+            _, stderr = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:  # a hung crawl must not outlive the test (or the tmpfs)
+                child.kill()
+                child.wait(timeout=10)
         assert child.returncode == EXIT_STORAGE, stderr
         assert "cannot write the archive: No space left on device" in stderr
         assert "Traceback" not in stderr
